@@ -150,6 +150,362 @@ typedef struct lss_span {
 } lss_span;
 
 /* ------------------------------------------------------------------------
+ * Options
+ * ---------------------------------------------------------------------- */
+
+/* Durability of SQLite file stores (PRAGMA synchronous). */
+#define LSS_SYNC_FULL 2   /* default: an acknowledged write survives power loss */
+#define LSS_SYNC_NORMAL 1 /* WAL: survives a process crash, not power loss */
+#define LSS_SYNC_OFF 0
+
+typedef struct lss_options {
+    size_t struct_size;             /* set by lss_options_init; lets the struct grow */
+    const lss_allocator *allocator; /* NULL = libc */
+    int sync;                       /* LSS_SYNC_*; default LSS_SYNC_FULL */
+    int busy_timeout_ms;            /* default 5000 */
+    const char *metadata_file;      /* registry file name in the data directory;
+                                       NULL = "metadata.db" */
+    int create_default;             /* create namespace "default" if missing;
+                                       default 0 */
+    int group_commit_max;           /* appends per transaction at most; default 512 */
+} lss_options;
+
+/* Fill o with the defaults.  o must not be NULL. */
+LSS_API void lss_options_init(lss_options *o);
+
+/* ------------------------------------------------------------------------
+ * Lifecycle
+ * ---------------------------------------------------------------------- */
+
+/* Open a store.  url is
+ *   ":memory:"                 a private in-memory store (tests; lost at close)
+ *   "postgres://..." / "postgresql://..."   PostgreSQL (when built with it)
+ *   anything else              a SQLite data directory, created if missing,
+ *                              holding the registry (o->metadata_file) and
+ *                              one database file per namespace.
+ * o may be NULL (defaults).  On success *out is a new handle.  On failure
+ * returns a negative code and, unless the code is LSS_ENOMEM, *out is still
+ * a handle whose lss_db_errmsg() explains the failure; close it with
+ * lss_close().  Errors: LSS_EINVAL, LSS_ENOMEM, LSS_EIO, LSS_EBACKEND,
+ * LSS_ENOTSUP.  Thread-safe. */
+LSS_API int lss_open(const char *url, const lss_options *o, lss_db **out);
+
+/* Close a store.  Every lss_conn, lss_cursor and lss_sub opened from it must
+ * be closed first.  Accepts NULL. */
+LSS_API void lss_close(lss_db *db);
+
+/* Text of the last error of lss_open() or of a store-wide failure; valid
+ * until the next call on db. */
+LSS_API const char *lss_db_errmsg(lss_db *db);
+
+/* Open a session for one thread.  Errors: LSS_ENOMEM, LSS_EBACKEND.
+ * Thread-safe; the returned handle is used by one thread at a time. */
+LSS_API int lss_conn_open(lss_db *db, lss_conn **out);
+
+/* Close a session; closes its open cursor.  Accepts NULL. */
+LSS_API void lss_conn_close(lss_conn *c);
+
+/* Text of the last error on c (argument checks, backend failures with the
+ * backend's own code).  Valid until the next call on c.  Never NULL. */
+LSS_API const char *lss_errmsg(lss_conn *c);
+
+/* ------------------------------------------------------------------------
+ * Namespaces.  A namespace is an isolated tenant with its own streams and
+ * global positions.  Ids are 1..255 bytes of UTF-8 without U+0000.
+ * ---------------------------------------------------------------------- */
+
+/* Longest token: "ns_" + base64url(255 bytes) + "_" + 64 hex digits. */
+#define LSS_TOKEN_MAX 408
+
+/* Create namespace ns.  token (token_n bytes) is stored (as its SHA-256)
+ * when given, and must parse and name ns; NULL generates one.  The token is
+ * copied to token_out (token_cap >= LSS_TOKEN_MAX, not NUL-terminated) with
+ * its length in *token_len; *created_us (may be NULL) receives the creation
+ * time.  Errors: LSS_ENAME (bad id), LSS_ETOKEN (token unparseable or for
+ * another namespace; see lss_errmsg), LSS_EEXISTS, LSS_ENOSPACE (token_cap),
+ * LSS_EBACKEND, LSS_EIO, LSS_ENOMEM.  Thread-safe across sessions. */
+LSS_API int lss_ns_create(lss_conn *c, const char *ns, size_t ns_n,
+                          const char *description, size_t description_n,
+                          const char *token, size_t token_n, char *token_out,
+                          size_t token_cap, size_t *token_len,
+                          int64_t *created_us);
+
+/* Delete namespace ns and all its messages.  *messages_deleted (may be
+ * NULL) receives how many it held, *deleted_us (may be NULL) the time.
+ * Open subscriptions stay open and receive nothing more.
+ * Errors: LSS_ENAME, LSS_ENOTFOUND, LSS_EBACKEND, LSS_EIO. */
+LSS_API int lss_ns_delete(lss_conn *c, const char *ns, size_t ns_n,
+                          int64_t *messages_deleted, int64_t *deleted_us);
+
+/* One namespace, as lss_ns_info() and lss_cursor_next_ns() report it. */
+typedef struct lss_ns_row {
+    lss_span id;
+    lss_span description;
+    int64_t created_us;       /* registry time (whole seconds on disk) */
+    int64_t message_count;
+    int64_t stream_count;     /* lss_ns_info only; -1 in listings */
+    int64_t last_activity_us; /* newest message time; lss_ns_info only */
+    int has_last_activity;    /* 0 when the namespace has no messages */
+} lss_ns_row;
+
+/* Describe namespace ns.  *row points into c and stays valid until the next
+ * call on c.  Errors: LSS_ENAME, LSS_ENOTFOUND, LSS_EBACKEND. */
+LSS_API int lss_ns_info(lss_conn *c, const char *ns, size_t ns_n,
+                        const lss_ns_row **row);
+
+/* List every namespace, newest first (ties by id in byte order); rows via
+ * lss_cursor_next_ns().  Errors: LSS_EMISUSE (a cursor is open on c),
+ * LSS_EBACKEND. */
+LSS_API int lss_ns_list(lss_conn *c, lss_cursor **out);
+
+/* lss_authorize() flags. */
+#define LSS_AUTH_NO_HASH 0x1 /* test mode: accept a well-formed token of an
+                                existing namespace without comparing hashes */
+
+/* Resolve a bearer token to its namespace.  On success *ns / *ns_n view the
+ * namespace id (valid until the next call on c).  Errors: LSS_ETOKEN (the
+ * parse error text is lss_errmsg(c)), LSS_EAUTH (unknown namespace or wrong
+ * secret — indistinguishable on purpose; *ns still views the decoded id).
+ * Hashes are compared in constant time; results are cached. */
+LSS_API int lss_authorize(lss_conn *c, const char *token, size_t token_n,
+                          unsigned flags, const char **ns, size_t *ns_n);
+
+/* ------------------------------------------------------------------------
+ * Write
+ * ---------------------------------------------------------------------- */
+
+/* One message to append.  data is a JSON object text, metadata a JSON
+ * object text or NULL (none); both are validated strictly and then stored
+ * byte for byte.  id is any UUID spelling (canonical, braced, URN, 32 hex)
+ * or NULL/empty to generate a UUIDv7. */
+typedef struct lss_msg_in {
+    const char *id;
+    size_t id_n;
+    const char *type;
+    size_t type_n;
+    const char *data;
+    size_t data_n;
+    const char *metadata;
+    size_t metadata_n;
+} lss_msg_in;
+
+/* lss_append flags. */
+#define LSS_APPEND_EXPECT 0x1 /* check expected_version */
+
+/* Most messages in one append (one atomic batch to one stream). */
+#define LSS_BATCH_MAX 1000
+
+/* An append request and its result.  Inputs are borrowed for the call. */
+typedef struct lss_append {
+    /* in */
+    const char *ns;
+    size_t ns_n;
+    const char *stream;
+    size_t stream_n;
+    const lss_msg_in *msgs;
+    size_t count;             /* 1..LSS_BATCH_MAX */
+    unsigned flags;           /* LSS_APPEND_* */
+    int64_t expected_version; /* with LSS_APPEND_EXPECT; -1 = no stream yet */
+    /* out */
+    int rc;                   /* this request's result */
+    int64_t position;         /* of the last message */
+    int64_t global_position;  /* of the last message */
+    int64_t actual_version;   /* LSS_EVERSION: the stream's version */
+    size_t bad_index;         /* LSS_EDUPLICATE / argument errors: which msg */
+    char id[36];              /* canonical id of the last message written, or
+                                 of the conflicting one (LSS_EDUPLICATE) */
+} lss_append;
+
+/* Append a->count messages to a->stream atomically.  Rules (PROTOCOL.md 7):
+ * positions continue the stream gaplessly; global positions increase in
+ * commit order; with LSS_APPEND_EXPECT the stream version must equal
+ * expected_version (-1 = empty) else LSS_EVERSION with actual_version set.
+ * An id already stored with the same stream, type, data and metadata makes
+ * the request an idempotent retry: LSS_OK with the original positions and
+ * nothing written; otherwise LSS_EDUPLICATE.  Concurrent appends from many
+ * sessions are committed together (group commit), each keeping its own
+ * checks and result.  Returns a->rc.  Errors: LSS_EINVAL (count, NULL),
+ * LSS_ENAME (empty stream or type), LSS_EJSON (data/metadata not a valid
+ * JSON object), LSS_EUUID, LSS_ENOTFOUND (namespace), LSS_EVERSION,
+ * LSS_EDUPLICATE, LSS_EBACKEND, LSS_EIO, LSS_EFULL, LSS_ENOMEM. */
+LSS_API int lss_append_one(lss_conn *c, lss_append *a);
+
+/* Submit n appends at once (e.g. all parsed in one event-loop turn); they
+ * are committed together where possible, each with its own a[i].rc.
+ * Returns LSS_OK when every request was processed (look at each rc), or a
+ * negative code for a failure before any was. */
+LSS_API int lss_append_many(lss_conn *c, lss_append *a, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Read cursor.  A session has at most one open cursor.  Row views are valid
+ * until the next lss_cursor_next*() or lss_cursor_close() on the cursor.
+ * ---------------------------------------------------------------------- */
+
+/* A stored message.  data.p is NULL only for an imported record without
+ * data; metadata.p is NULL when the message has none. */
+typedef struct lss_message {
+    lss_span id;     /* canonical lower-case UUID, 36 bytes */
+    lss_span stream;
+    lss_span type;
+    int64_t position;
+    int64_t global_position;
+    lss_span data;
+    lss_span metadata;
+    int64_t time_us; /* microseconds since the Unix epoch, UTC */
+} lss_message;
+
+/* lss_read_opts flags. */
+#define LSS_READ_GLOBAL 0x1 /* stream reads: select by global_position */
+#define LSS_READ_GROUP 0x2  /* category reads: consumer group member/size */
+#define LSS_READ_SINCE 0x4  /* time_us >= since_us */
+#define LSS_READ_UNTIL 0x8  /* time_us < until_us */
+
+typedef struct lss_read_opts {
+    size_t struct_size;        /* set by lss_read_opts_init */
+    unsigned flags;            /* LSS_READ_* */
+    int64_t position;          /* stream: stream position; category: global
+                                  position; default 0 */
+    int64_t global_position;   /* with LSS_READ_GLOBAL */
+    int64_t batch_size;        /* default 1000; <= 0 = unlimited */
+    const lss_span *types;     /* keep only these types (types_n 0 = all) */
+    size_t types_n;
+    const char *correlation;   /* category reads: category of
+                                  metadata.correlationStreamName; NULL or
+                                  empty = no filter */
+    size_t correlation_n;
+    int64_t group_member;      /* with LSS_READ_GROUP: 0 <= member < size */
+    int64_t group_size;
+    int64_t since_us;          /* with LSS_READ_SINCE */
+    int64_t until_us;          /* with LSS_READ_UNTIL */
+} lss_read_opts;
+
+/* Fill o with the defaults.  o must not be NULL. */
+LSS_API void lss_read_opts_init(lss_read_opts *o);
+
+/* Messages of one stream in position order.  o may be NULL (defaults).
+ * Errors: LSS_ENAME (empty stream), LSS_EINVAL (bad options),
+ * LSS_ENOTFOUND (namespace), LSS_EMISUSE (a cursor is open), LSS_EBACKEND. */
+LSS_API int lss_read_stream(lss_conn *c, const char *ns, size_t ns_n,
+                            const char *stream, size_t stream_n,
+                            const lss_read_opts *o, lss_cursor **out);
+
+/* Messages of a category ("" = every message) in global-position order,
+ * from global position o->position.  Errors as lss_read_stream, plus
+ * LSS_EINVAL for a consumer group with member < 0, size <= 0 or
+ * member >= size. */
+LSS_API int lss_read_category(lss_conn *c, const char *ns, size_t ns_n,
+                              const char *category, size_t category_n,
+                              const lss_read_opts *o, lss_cursor **out);
+
+/* The message with the highest position of a stream, optionally only of
+ * type (NULL or empty = any); the cursor yields zero or one row. */
+LSS_API int lss_read_last(lss_conn *c, const char *ns, size_t ns_n,
+                          const char *stream, size_t stream_n,
+                          const char *type, size_t type_n, lss_cursor **out);
+
+/* The stream's version: the highest position, -1 when it has no messages.
+ * Errors: LSS_ENAME, LSS_ENOTFOUND, LSS_EBACKEND. */
+LSS_API int lss_stream_version(lss_conn *c, const char *ns, size_t ns_n,
+                               const char *stream, size_t stream_n,
+                               int64_t *version);
+
+/* A stream in a listing. */
+typedef struct lss_stream_row {
+    lss_span stream;
+    int64_t version;
+    int64_t last_activity_us;
+} lss_stream_row;
+
+/* A category in a listing. */
+typedef struct lss_category_row {
+    lss_span category;
+    int64_t stream_count;
+    int64_t message_count;
+} lss_category_row;
+
+/* Streams whose name starts with prefix (literal bytes) and sorts after
+ * `after` in byte order ("" = from the start), at most limit (1..1000)
+ * rows, by name in byte order.  Rows via lss_cursor_next_stream(). */
+LSS_API int lss_list_streams(lss_conn *c, const char *ns, size_t ns_n,
+                             const char *prefix, size_t prefix_n,
+                             const char *after, size_t after_n, int64_t limit,
+                             lss_cursor **out);
+
+/* Every category with its counts, in byte order; rows via
+ * lss_cursor_next_category(). */
+LSS_API int lss_list_categories(lss_conn *c, const char *ns, size_t ns_n,
+                                lss_cursor **out);
+
+/* Step a cursor: LSS_ROW with *row set, LSS_DONE at the end, or a negative
+ * error.  Each function is for the cursor kind its name says; another kind
+ * is LSS_EMISUSE. */
+LSS_API int lss_cursor_next(lss_cursor *cur, const lss_message **row);
+LSS_API int lss_cursor_next_stream(lss_cursor *cur,
+                                   const lss_stream_row **row);
+LSS_API int lss_cursor_next_category(lss_cursor *cur,
+                                     const lss_category_row **row);
+LSS_API int lss_cursor_next_ns(lss_cursor *cur, const lss_ns_row **row);
+
+/* Finish a cursor and release its read snapshot.  Accepts NULL. */
+LSS_API void lss_cursor_close(lss_cursor *cur);
+
+/* ------------------------------------------------------------------------
+ * Subscribe.  A subscription is registered with the namespace's hub first,
+ * then (stream and category kinds) replays existing messages from its
+ * position, then delivers live pokes published after each commit, in
+ * global-position order, never repeating one and never skipping one.
+ * ---------------------------------------------------------------------- */
+
+#define LSS_SUB_STREAM 1   /* one stream; key = stream position */
+#define LSS_SUB_CATEGORY 2 /* one category (+ consumer group); key = gpos */
+#define LSS_SUB_ALL 3      /* every write; key = gpos; no replay */
+
+typedef struct lss_sub_opts {
+    size_t struct_size;   /* set by lss_sub_opts_init */
+    int kind;             /* LSS_SUB_* */
+    const char *name;     /* stream or category name (not for LSS_SUB_ALL) */
+    size_t name_n;
+    int64_t position;     /* first key delivered; default 0 */
+    int64_t group_member; /* category: used when group_size > 0 */
+    int64_t group_size;   /* 0 = no grouping */
+    int64_t replay_max;   /* messages replayed at most; default 1000; -1 =
+                             unlimited; 0 = no replay */
+    size_t queue_bytes;   /* bound of queued pokes; default 1 MiB */
+} lss_sub_opts;
+
+/* One notification: a message was committed.  stream is a view valid until
+ * the next lss_sub_next() or lss_sub_close(). */
+typedef struct lss_poke {
+    lss_span stream;
+    int64_t position;
+    int64_t global_position;
+} lss_poke;
+
+/* Fill o with the defaults.  o must not be NULL. */
+LSS_API void lss_sub_opts_init(lss_sub_opts *o);
+
+/* Subscribe in namespace ns.  The replay is read through c at once, so the
+ * subscription never holds a read snapshot.  Errors: LSS_EINVAL (kind,
+ * empty name, group member/size), LSS_ENOTFOUND (namespace), LSS_ENOMEM,
+ * LSS_EBACKEND.  The subscription may be used from any one thread at a
+ * time; publishing is thread-safe. */
+LSS_API int lss_subscribe(lss_conn *c, const char *ns, size_t ns_n,
+                          const lss_sub_opts *o, lss_sub **out);
+
+/* A file descriptor that is readable while pokes are queued (for poll or
+ * epoll); owned by the subscription.  Do not read from it: lss_sub_next()
+ * drains it. */
+LSS_API int lss_sub_fd(const lss_sub *s);
+
+/* Take the next poke: LSS_ROW with *out set, LSS_AGAIN when none is queued,
+ * LSS_EOVERFLOW when the subscriber fell further behind than queue_bytes
+ * (the subscription is then dead: close it; nothing was skipped silently). */
+LSS_API int lss_sub_next(lss_sub *s, lss_poke *out);
+
+/* Unregister and free a subscription.  Accepts NULL. */
+LSS_API void lss_sub_close(lss_sub *s);
+
+/* ------------------------------------------------------------------------
  * Utilities: stream-name rules (PROTOCOL.md section 7).  All are pure
  * functions of their arguments and thread-safe.
  * ---------------------------------------------------------------------- */
@@ -163,7 +519,7 @@ LSS_API size_t lss_category_len(const char *s, size_t n);
 LSS_API int lss_is_category(const char *s, size_t n);
 
 /* The id of stream name s: the bytes after the first '-'.  Returns 1 and sets
- * *id/*id_n (a view into s) when s has a '-', 0 (id absent) otherwise.
+ * *id and *id_n (a view into s) when s has a '-', 0 (id absent) otherwise.
  * id/id_n may be NULL when only presence is wanted. */
 LSS_API int lss_stream_id(const char *s, size_t n, const char **id,
                           size_t *id_n);
@@ -174,8 +530,8 @@ LSS_API int lss_cardinal_id(const char *s, size_t n, const char **card,
                             size_t *card_n);
 
 /* Message DB's hash_64: the first 8 bytes of MD5(s[0..n)) read big-endian as
- * a signed int64.  Sets *out and returns 0; LSS_EINTERNAL if libcrypto
- * fails. */
+ * a signed int64.  Sets *out and returns 0; LSS_EINVAL when out is NULL;
+ * LSS_EINTERNAL if libcrypto fails. */
 LSS_API int lss_hash64(const char *s, size_t n, int64_t *out);
 
 /* Consumer-group member of stream s for a group of `size` members:
