@@ -29,7 +29,7 @@ static void assert_rejected(const char *s, size_t n)
     uint8_t out[16];
     memset(out, 0xaa, sizeof out);
     if (lss__uuid_parse(s, n, out) != LSS_EUUID) {
-        print_error("accepted: '%.*s'\n", (int)n, s);
+        print_error("accepted: '%.*s'\n", (int)n, s ? s : "");
         fail();
     }
     for (int i = 0; i < 16; i++)
