@@ -1,0 +1,161 @@
+/* store.h — the store's internal structures, shared by store.c (generic
+ * logic: registry cache, auth, group commit, cursors) and the backends
+ * behind struct lss_backend_ops. */
+#ifndef LSS_STORE_H
+#define LSS_STORE_H
+
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "hub.h"
+#include "uuid.h"
+
+typedef struct lss__ns lss__ns;
+typedef struct lss__waiter lss__waiter;
+typedef struct lss_backend_ops lss_backend_ops;
+
+#define LSS_NS_ID_MAX 255
+#define LSS_ERRMSG_MAX 512
+/* Most append requests one commit group takes. */
+#define LSS__GROUP_MAX 1024
+
+/* A namespace instance.  Re-creating an id after deletion makes a new
+ * instance, so subscriptions and caches bound to the old one never see the
+ * new one's data. */
+struct lss__ns {
+    atomic_int refs;
+    atomic_int deleted;
+    char id[LSS_NS_ID_MAX + 1];
+    size_t id_n;
+    char token_hash[64];
+    char storage[256];          /* backend storage name (file / schema) */
+    char description[1024];
+    size_t description_n;
+    int64_t created_us;
+    lss__hub *hub;
+    void *be;                   /* backend state (writer connection, ...) */
+
+    /* Group commit: appends queue here; the first waiter leads. */
+    pthread_mutex_t qlock;
+    lss__waiter *qhead, *qtail;
+    /* Held by the leader while it writes and publishes, and by imports. */
+    pthread_mutex_t wlock;
+};
+
+/* One caller of lss_append_many waiting in a namespace's queue. */
+struct lss__waiter {
+    lss__waiter *next;
+    lss_conn *conn;
+    lss_append **reqs;          /* requests for this namespace */
+    size_t n;
+    int done;
+    pthread_cond_t *cond;
+};
+
+struct lss_db {
+    lss_allocator a;
+    lss_options o;
+    const lss_backend_ops *ops;
+    void *be;                   /* backend state */
+    int memory;
+    pthread_mutex_t lock;       /* guards the namespace table */
+    lss__ns **ns;
+    size_t ns_n, ns_cap;
+    char errmsg[LSS_ERRMSG_MAX];
+};
+
+/* Cursor kinds. */
+enum { LSS__CUR_NONE, LSS__CUR_MSG, LSS__CUR_STREAMS, LSS__CUR_CATS,
+       LSS__CUR_NS };
+
+struct lss_cursor {
+    lss_conn *conn;
+    int kind;
+    int open;
+    lss__ns *ns;                /* held while open */
+    void *stmt;                 /* backend statement */
+    int own_stmt;               /* finalize at close (not cached) */
+    int single;                 /* last-message cursor: at most one row */
+    size_t ns_index;            /* lss_ns_list: next registry entry */
+    lss_message msg;
+    lss_stream_row srow;
+    lss_category_row crow;
+    lss_ns_row nrow;
+    char idtext[36];
+};
+
+struct lss_conn {
+    lss_db *db;
+    char errmsg[LSS_ERRMSG_MAX];
+    lss_cursor cur;
+    void *be;                   /* backend per-session state */
+    pthread_cond_t cond;        /* group commit wake-up */
+    lss__uuid_gen uuid;
+    /* Last namespace used, to skip the registry lookup. */
+    lss__ns *last_ns;
+    /* Last token verified, to skip the SHA-256. */
+    lss__ns *auth_ns;
+    char auth_token[LSS_TOKEN_MAX];
+    size_t auth_token_n;
+    lss_ns_row info;
+    char info_desc[1024];
+    char info_id[LSS_NS_ID_MAX + 1];
+    char auth_id[LSS_NS_ID_MAX + 1];
+    /* JSON scratch tape, grown on demand and kept (see json_scratch). */
+    struct lss_json_tok *jt;
+    size_t jt_cap;
+};
+
+/* A backend: how the core meets SQLite or PostgreSQL. */
+struct lss_backend_ops {
+    const char *name;
+    int (*open)(lss_db *db, const char *url);
+    void (*close)(lss_db *db);
+    /* Load every registry row into db->ns (called once at open). */
+    int (*load)(lss_db *db);
+    /* Create storage and registry row for ns atomically. */
+    int (*ns_create)(lss_db *db, lss__ns *ns, char *err, size_t errcap);
+    /* Remove storage and registry row; *count = messages it held. */
+    int (*ns_delete)(lss_db *db, lss__ns *ns, int64_t *count, char *err,
+                     size_t errcap);
+    void (*ns_free)(lss_db *db, lss__ns *ns);
+    int (*ns_stats)(lss_conn *c, lss__ns *ns, lss_ns_row *row);
+    /* Execute a group of appends in one transaction (caller holds
+     * ns->wlock); sets each request's rc and positions. */
+    int (*write_group)(lss_conn *c, lss__ns *ns, lss_append **reqs,
+                       size_t n);
+    int (*conn_open)(lss_conn *c);
+    void (*conn_close)(lss_conn *c);
+    int (*read)(lss_conn *c, lss__ns *ns, lss_cursor *cur, int what,
+                const char *name, size_t name_n, const lss_read_opts *o,
+                const char *aux, size_t aux_n);
+    int (*step)(lss_cursor *cur);
+    void (*reset)(lss_cursor *cur);
+    int (*version)(lss_conn *c, lss__ns *ns, const char *stream,
+                   size_t stream_n, int64_t *version);
+};
+
+/* What a backend read selects. */
+enum { LSS__READ_STREAM, LSS__READ_CATEGORY, LSS__READ_LAST,
+       LSS__READ_STREAMS, LSS__READ_CATS };
+
+extern const lss_backend_ops lss__sqlite_ops;
+
+/* Set c's error message (printf-style) and return code. */
+int lss__err(lss_conn *c, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void lss__ns_unref(lss_db *db, lss__ns *ns);
+lss__ns *lss__ns_new(lss_db *db, const char *id, size_t id_n);
+int lss__ns_add(lss_db *db, lss__ns *ns);
+/* 1 if p[0..n) is a valid JSON object text, 0 if not, or LSS_ENOMEM. */
+int lss__json_is_object(lss_conn *c, const char *p, size_t n);
+/* JSON equality of PROTOCOL.md 7.4: 1 equal, 0 not, negative on error. */
+int lss__json_same(lss_conn *c, const char *a, size_t na, const char *b,
+                   size_t nb);
+
+#endif /* LSS_STORE_H */

@@ -1,0 +1,174 @@
+/* test_store.c — store properties that the conformance suite does not
+ * cover: the zero-allocation steady state and allocation-failure safety. */
+#include "testutil.h"
+
+#include <stdio.h>
+
+static lss_msg_in w1_msg(void)
+{
+    static const char data[] =
+        "{\"counter\":1732233600123456789,\"payload\":\"test data for profiling "
+        "with some content to make it realistic\",\"nested\":{\"field1\":"
+        "\"value1\",\"field2\":42,\"field3\":true}}";
+    static const char meta[] =
+        "{\"correlationStreamName\":\"test-correlation\",\"source\":\"load-test\"}";
+    lss_msg_in m = {0};
+    m.type = "TestEvent";
+    m.type_n = 9;
+    m.data = data;
+    m.data_n = sizeof data - 1;
+    m.metadata = meta;
+    m.metadata_n = sizeof meta - 1;
+    return m;
+}
+
+static void append_to(lss_conn *c, lss_append *a, const lss_msg_in *m,
+                      const char *stream)
+{
+    memset(a, 0, sizeof *a);
+    a->ns = "default";
+    a->ns_n = 7;
+    a->stream = stream;
+    a->stream_n = strlen(stream);
+    a->msgs = m;
+    a->count = 1;
+    assert_int_equal(lss_append_one(c, a), LSS_OK);
+}
+
+static int read_ten(lss_conn *c, const char *stream)
+{
+    lss_read_opts o;
+    lss_read_opts_init(&o);
+    o.batch_size = 10;
+    lss_cursor *cur;
+    assert_int_equal(lss_read_stream(c, "default", 7, stream, strlen(stream),
+                                     &o, &cur), LSS_OK);
+    const lss_message *m;
+    int n = 0, rc;
+    while ((rc = lss_cursor_next(cur, &m)) == LSS_ROW)
+        n++;
+    assert_int_equal(rc, LSS_DONE);
+    lss_cursor_close(cur);
+    return n;
+}
+
+static void steady_state(const char *url)
+{
+    counting_alloc ca;
+    counting_alloc_init(&ca);
+    lss_options o;
+    lss_options_init(&o);
+    o.allocator = &ca.a;
+    o.sync = LSS_SYNC_NORMAL;
+    lss_db *db;
+    assert_int_equal(lss_open(url, &o, &db), LSS_OK);
+    lss_conn *c;
+    assert_int_equal(lss_conn_open(db, &c), LSS_OK);
+    char tok[LSS_TOKEN_MAX];
+    size_t tn;
+    assert_int_equal(lss_ns_create(c, "default", 7, "", 0, NULL, 0, tok,
+                                   sizeof tok, &tn, NULL), LSS_OK);
+    lss_msg_in m = w1_msg();
+    lss_append a;
+    char stream[32];
+    for (int i = 0; i < 200; i++) { /* warm-up */
+        snprintf(stream, sizeof stream, "test-stream-%d", i % 100);
+        append_to(c, &a, &m, stream);
+        read_ten(c, stream);
+    }
+    long before = counting_alloc_calls(&ca);
+    for (int i = 0; i < 10000; i++) {
+        snprintf(stream, sizeof stream, "test-stream-%d", i % 100);
+        append_to(c, &a, &m, stream);
+    }
+    for (int i = 0; i < 10000; i++) {
+        snprintf(stream, sizeof stream, "test-stream-%d", i % 100);
+        assert_int_equal(read_ten(c, stream), 10);
+    }
+    assert_int_equal(counting_alloc_calls(&ca) - before, 0);
+    lss_conn_close(c);
+    lss_close(db);
+    assert_int_equal(ca.live, 0);
+}
+
+static void appends_and_reads_should_not_allocate_after_warm_up_in_memory(void **state)
+{
+    (void)state;
+    steady_state(":memory:");
+}
+
+static void appends_and_reads_should_not_allocate_after_warm_up_on_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/lss-alloc-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    steady_state(dir);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Fail the k-th allocation for k = 1, 2, ... through open, namespace
+ * creation, append and read: every step fails cleanly or succeeds, nothing
+ * leaks, and what was acknowledged is readable. */
+static void every_allocation_failure_should_fail_cleanly(void **state)
+{
+    (void)state;
+    for (long k = 1; k < 400; k++) {
+        counting_alloc ca;
+        counting_alloc_init(&ca);
+        ca.fail_at = k;
+        lss_options o;
+        lss_options_init(&o);
+        o.allocator = &ca.a;
+        lss_db *db = NULL;
+        int rc = lss_open(":memory:", &o, &db);
+        lss_conn *c = NULL;
+        int acked = 0;
+        if (rc == LSS_OK && lss_conn_open(db, &c) == LSS_OK) {
+            char tok[LSS_TOKEN_MAX];
+            size_t tn;
+            if (lss_ns_create(c, "default", 7, "", 0, NULL, 0, tok, sizeof tok,
+                              &tn, NULL) == LSS_OK) {
+                lss_msg_in m = w1_msg();
+                lss_append a;
+                memset(&a, 0, sizeof a);
+                a.ns = "default";
+                a.ns_n = 7;
+                a.stream = "s-1";
+                a.stream_n = 3;
+                a.msgs = &m;
+                a.count = 1;
+                for (int i = 0; i < 3; i++)
+                    if (lss_append_one(c, &a) == LSS_OK)
+                        acked++;
+                    else
+                        assert_true(a.rc < 0);
+                lss_cursor *cur;
+                if (lss_read_stream(c, "default", 7, "s-1", 3, NULL, &cur) == LSS_OK) {
+                    const lss_message *msg;
+                    int n = 0;
+                    while (lss_cursor_next(cur, &msg) == LSS_ROW)
+                        n++;
+                    lss_cursor_close(cur);
+                    assert_int_equal(n, acked);
+                }
+            }
+        }
+        lss_conn_close(c);
+        lss_close(db);
+        assert_int_equal(ca.live, 0);
+        if (ca.calls < k) /* the whole scenario ran without reaching k */
+            break;
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(appends_and_reads_should_not_allocate_after_warm_up_in_memory),
+        cmocka_unit_test(appends_and_reads_should_not_allocate_after_warm_up_on_files),
+        cmocka_unit_test(every_allocation_failure_should_fail_cleanly),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
