@@ -1158,7 +1158,7 @@ static void exp_digits(const decnum *d, const char **p, size_t *n)
     size_t k = 0;
     while (k < d->en && d->ep[k] == '0')
         k++;
-    *p = d->ep + k;
+    *p = d->ep ? d->ep + k : "";
     *n = d->en - k;
 }
 

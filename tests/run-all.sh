@@ -8,8 +8,8 @@ root=$PWD
 bash tests/deps.sh || { echo "deps: install failed"; exit 1; }
 
 passed=0; failed=0; status=0
-count() {  # count results of the last meson test run in build dir $1
-  local log="$1/meson-logs/testlog.json"
+count() {  # count results of the last meson test run: build dir $1, setup $2
+  local log="$1/meson-logs/testlog${2:+-$2}.json"
   [ -f "$log" ] || return
   local p f
   p=$(python3 -c 'import json,sys
@@ -25,8 +25,11 @@ print(ok,fail)' "$log")
 run() {  # run <label> <builddir> <meson test args...>
   local label=$1 dir=$2; shift 2
   echo "== $label"
+  local setup=""
+  [ "${1:-}" = "--setup" ] && setup=$2
+  rm -f "$dir/meson-logs/testlog${setup:+-$setup}.json"
   if ! meson test -C "$dir" --print-errorlogs "$@"; then status=1; fi
-  count "$dir"
+  count "$dir" "$setup"
 }
 setup() {  # setup <builddir> <meson setup args...>
   local dir=$1; shift
