@@ -506,6 +506,74 @@ LSS_API int lss_sub_next(lss_sub *s, lss_poke *out);
 LSS_API void lss_sub_close(lss_sub *s);
 
 /* ------------------------------------------------------------------------
+ * JSON-RPC: the EventoDB protocol (PROTOCOL.md sections 5, 6 and 12.1-12.2)
+ * as a library call.  Request bytes in, response bytes out; the HTTP shim is
+ * framing and authentication around this.
+ * ---------------------------------------------------------------------- */
+
+/* lss_rpc_req flags. */
+#define LSS_RPC_NULL_STORE 0x1 /* benchmarking: answer envelope-valid calls
+                                  with {"globalPosition":1,"position":0} */
+
+/* RPC methods, for metrics (lss_rpc_req.method). */
+#define LSS_RPC_METHOD_MAP(X)                                                \
+    X(INVALID, 0, "invalid")                                                 \
+    X(UNKNOWN, 1, "unknown")                                                 \
+    X(SYS_VERSION, 2, "sys.version")                                         \
+    X(SYS_HEALTH, 3, "sys.health")                                           \
+    X(STREAM_WRITE, 4, "stream.write")                                       \
+    X(STREAM_WRITE_BATCH, 5, "stream.writeBatch")                            \
+    X(STREAM_GET, 6, "stream.get")                                           \
+    X(STREAM_LAST, 7, "stream.last")                                         \
+    X(STREAM_VERSION, 8, "stream.version")                                   \
+    X(CATEGORY_GET, 9, "category.get")                                       \
+    X(NS_CREATE, 10, "ns.create")                                            \
+    X(NS_DELETE, 11, "ns.delete")                                            \
+    X(NS_LIST, 12, "ns.list")                                                \
+    X(NS_INFO, 13, "ns.info")                                                \
+    X(NS_STREAMS, 14, "ns.streams")                                          \
+    X(NS_CATEGORIES, 15, "ns.categories")
+
+enum {
+#define LSS__RPC_ENUM(name, value, text) LSS_RPC_##name = (value),
+    LSS_RPC_METHOD_MAP(LSS__RPC_ENUM)
+#undef LSS__RPC_ENUM
+    LSS_RPC_METHOD_COUNT = 16
+};
+
+/* The method's wire name ("stream.write"; "invalid"/"unknown" for 0/1);
+ * static storage. */
+LSS_API const char *lss_rpc_method_name(int method);
+
+/* One RPC call. */
+typedef struct lss_rpc_req {
+    /* in */
+    const char *ns;      /* the request namespace (from authentication) */
+    size_t ns_n;
+    const char *body;    /* the HTTP body: ["method", args...] */
+    size_t body_n;
+    unsigned flags;      /* LSS_RPC_* */
+    /* out */
+    int status;          /* HTTP status: 200, 400, 404, 409, 500, ... */
+    int method;          /* LSS_RPC_* method id */
+    const char *resp;    /* response body, ending in "\n"; valid until the
+                            next lss_rpc_* call on the session */
+    size_t resp_n;
+} lss_rpc_req;
+
+/* Execute reqs[0..n) in order, as if one after another, with the appends of
+ * consecutive write calls committed together (group commit): a read that
+ * follows a write in the array sees it.  Every request gets a status and a
+ * response, errors included (the error body of PROTOCOL.md 5.2).  Returns
+ * LSS_OK, or LSS_EINVAL / LSS_ENOMEM when no request could be processed
+ * (each then has status 500 and a response where possible).  Uses the
+ * session's cursor: close any open cursor first (else LSS_EMISUSE). */
+LSS_API int lss_rpc_batch(lss_conn *c, lss_rpc_req *reqs, size_t n);
+
+/* lss_rpc_batch() of one request. */
+LSS_API int lss_rpc_call(lss_conn *c, lss_rpc_req *req);
+
+/* ------------------------------------------------------------------------
  * Utilities: stream-name rules (PROTOCOL.md section 7).  All are pure
  * functions of their arguments and thread-safe.
  * ---------------------------------------------------------------------- */

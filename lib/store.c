@@ -190,6 +190,7 @@ void lss_conn_close(lss_conn *c)
         return;
     lss_cursor_close(&c->cur);
     lss_db *db = c->db;
+    lss__rpc_free(c);
     db->ops->conn_close(c);
     if (c->last_ns)
         lss__ns_unref(db, c->last_ns);

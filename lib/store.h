@@ -103,6 +103,7 @@ struct lss_conn {
     char info_desc[1024];
     char info_id[LSS_NS_ID_MAX + 1];
     char auth_id[LSS_NS_ID_MAX + 1];
+    struct lss__rpc *rpc;       /* rpc.c's per-session state, lazily made */
     /* JSON scratch tape, grown on demand and kept (see json_scratch). */
     struct lss_json_tok *jt;
     size_t jt_cap;
@@ -152,6 +153,8 @@ int lss__err(lss_conn *c, int code, const char *fmt, ...)
 void lss__ns_unref(lss_db *db, lss__ns *ns);
 lss__ns *lss__ns_new(lss_db *db, const char *id, size_t id_n);
 int lss__ns_add(lss_db *db, lss__ns *ns);
+/* Free rpc.c's per-session state (lss_conn_close calls it). */
+void lss__rpc_free(lss_conn *c);
 /* 1 if p[0..n) is a valid JSON object text, 0 if not, or LSS_ENOMEM. */
 int lss__json_is_object(lss_conn *c, const char *p, size_t n);
 /* JSON equality of PROTOCOL.md 7.4: 1 equal, 0 not, negative on error. */
