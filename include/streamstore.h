@@ -506,6 +506,63 @@ LSS_API int lss_sub_next(lss_sub *s, lss_poke *out);
 LSS_API void lss_sub_close(lss_sub *s);
 
 /* ------------------------------------------------------------------------
+ * Import and export (PROTOCOL.md section 9): records with preserved ids and
+ * positions, and their NDJSON form.
+ * ---------------------------------------------------------------------- */
+
+/* One record to import.  data / metadata: a JSON object text, or NULL for
+ * JSON null. */
+typedef struct lss_import_rec {
+    const char *id;           /* any accepted UUID spelling */
+    size_t id_n;
+    const char *stream;
+    size_t stream_n;
+    const char *type;
+    size_t type_n;
+    int64_t position;         /* >= 0 */
+    int64_t global_position;  /* >= 1 */
+    const char *data;
+    size_t data_n;
+    const char *metadata;
+    size_t metadata_n;
+    int64_t time_us;
+} lss_import_rec;
+
+/* Insert recs[0..n) into namespace ns in one transaction, keeping their
+ * ids, positions, global positions and times; publishes nothing.  The
+ * global-position counter never moves backwards: later appends continue
+ * after the highest global position.  All or nothing.  Errors: LSS_EINVAL
+ * (a record breaks a rule; *bad_index says which, lss_errmsg why),
+ * LSS_ECONFLICT (a global position, stream position or id already exists,
+ * in the store or earlier in recs; lss_errmsg is "global position already
+ * exists: <g>", "stream position already exists: <stream> <pos>" or
+ * "message id already exists: <id>"), LSS_ENOTFOUND, LSS_EBACKEND.
+ * bad_index may be NULL. */
+LSS_API int lss_import(lss_conn *c, const char *ns, size_t ns_n,
+                       const lss_import_rec *recs, size_t n,
+                       size_t *bad_index);
+
+/* Delete every message of namespace ns and restart its global positions at
+ * 1 (import with force).  Errors: LSS_ENOTFOUND, LSS_EBACKEND. */
+LSS_API int lss_ns_clear(lss_conn *c, const char *ns, size_t ns_n);
+
+/* Parse one NDJSON import line (PROTOCOL.md 9.2 rules 5): on success fills
+ * *rec with views into line and returns LSS_OK.  Errors: LSS_EJSON (not
+ * valid JSON, not an object, or a known key of the wrong JSON type; the
+ * event is INVALID_JSON) and LSS_EINVAL (a record rule; INVALID_RECORD);
+ * err (err_cap bytes, NUL-terminated) receives the reason text without the
+ * "at line" prefix.  Uses c's scratch memory; views stay valid as long as
+ * line does. */
+LSS_API int lss_ndjson_parse(lss_conn *c, const char *line, size_t n,
+                             lss_import_rec *rec, char *err, size_t err_cap);
+
+/* Write m as one NDJSON record line (PROTOCOL.md 9.1, ending in "\n") into
+ * out[0..cap): returns LSS_OK with *len set, or LSS_ENOSPACE with *len the
+ * size needed and nothing written past cap. */
+LSS_API int lss_ndjson_write(const lss_message *m, char *out, size_t cap,
+                             size_t *len);
+
+/* ------------------------------------------------------------------------
  * JSON-RPC: the EventoDB protocol (PROTOCOL.md sections 5, 6 and 12.1-12.2)
  * as a library call.  Request bytes in, response bytes out; the HTTP shim is
  * framing and authentication around this.

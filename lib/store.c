@@ -197,6 +197,7 @@ void lss_conn_close(lss_conn *c)
     if (c->auth_ns)
         lss__ns_unref(db, c->auth_ns);
     lss__free(&db->a, c->jt);
+    lss__free(&db->a, c->nd);
     pthread_cond_destroy(&c->cond);
     lss__free(&db->a, c);
 }
@@ -582,6 +583,16 @@ static int json_grow(lss_conn *c, size_t need)
         return LSS_ENOMEM;
     c->jt = t;
     c->jt_cap = cap;
+    return LSS_OK;
+}
+
+int lss__json_tape(lss_conn *c, size_t need)
+{
+    while (c->jt_cap < need) {
+        int rc = json_grow(c, need);
+        if (rc != LSS_OK)
+            return rc;
+    }
     return LSS_OK;
 }
 
@@ -1175,4 +1186,92 @@ int lss_subscribe(lss_conn *c, const char *id, size_t id_n,
     lss__sub_replay_done(s);
     *out = s;
     return ok(c);
+}
+
+/* ------------------------------------------------------------------------
+ * Import
+ * ---------------------------------------------------------------------- */
+
+static int check_record(lss_conn *c, const lss_import_rec *r)
+{
+    uint8_t u[16];
+    if ((!r->id && r->id_n) || (!r->stream && r->stream_n) ||
+        (!r->type && r->type_n) || (!r->data && r->data_n) ||
+        (!r->metadata && r->metadata_n))
+        return lss__err(c, LSS_EINVAL, "NULL pointer with a length");
+    if (!r->id || lss__uuid_parse(r->id, r->id_n, u) != LSS_OK)
+        return lss__err(c, LSS_EINVAL, "invalid id");
+    if (!r->stream_n)
+        return lss__err(c, LSS_EINVAL, "stream must be a non-empty string");
+    if (!r->type_n)
+        return lss__err(c, LSS_EINVAL, "type must be a non-empty string");
+    if (r->position < 0)
+        return lss__err(c, LSS_EINVAL, "pos must be non-negative");
+    if (r->global_position < 1)
+        return lss__err(c, LSS_EINVAL, "gpos must be positive");
+    int rc;
+    if (r->data && (rc = lss__json_is_object(c, r->data, r->data_n)) != 1)
+        return rc < 0 ? lss__err(c, rc, "out of memory")
+                      : lss__err(c, LSS_EINVAL, "data must be an object or null");
+    if (r->metadata && (rc = lss__json_is_object(c, r->metadata, r->metadata_n)) != 1)
+        return rc < 0 ? lss__err(c, rc, "out of memory")
+                      : lss__err(c, LSS_EINVAL, "meta must be an object or null");
+    return LSS_OK;
+}
+
+int lss_import(lss_conn *c, const char *id, size_t id_n,
+               const lss_import_rec *recs, size_t n, size_t *bad_index)
+{
+    size_t bad_dummy;
+    if (!bad_index)
+        bad_index = &bad_dummy;
+    *bad_index = 0;
+    if (!c)
+        return LSS_EINVAL;
+    if (!recs && n)
+        return lss__err(c, LSS_EINVAL, "recs is NULL");
+    if (c->cur.open)
+        return lss__err(c, LSS_EMISUSE, "close the open cursor first");
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_record(c, &recs[i]);
+        if (rc != LSS_OK) {
+            *bad_index = i;
+            return rc;
+        }
+    }
+    if (!id || !id_n)
+        return lss__err(c, LSS_ENAME, "namespace ID must be a non-empty string");
+    lss__ns *ns = ns_get(c, id, id_n);
+    if (!ns)
+        return lss__err(c, LSS_ENOTFOUND, "namespace not found");
+    int rc = LSS_OK;
+    if (n) {
+        pthread_mutex_lock(&ns->wlock);
+        rc = atomic_load(&ns->deleted)
+                 ? lss__err(c, LSS_ENOTFOUND, "namespace not found")
+                 : c->db->ops->import(c, ns, recs, n, bad_index);
+        pthread_mutex_unlock(&ns->wlock);
+    }
+    lss__ns_unref(c->db, ns);
+    return rc == LSS_OK ? ok(c) : rc;
+}
+
+int lss_ns_clear(lss_conn *c, const char *id, size_t id_n)
+{
+    if (!c)
+        return LSS_EINVAL;
+    if (c->cur.open)
+        return lss__err(c, LSS_EMISUSE, "close the open cursor first");
+    if (!id || !id_n)
+        return lss__err(c, LSS_ENAME, "namespace ID must be a non-empty string");
+    lss__ns *ns = ns_get(c, id, id_n);
+    if (!ns)
+        return lss__err(c, LSS_ENOTFOUND, "namespace not found");
+    pthread_mutex_lock(&ns->wlock);
+    int rc = atomic_load(&ns->deleted)
+                 ? lss__err(c, LSS_ENOTFOUND, "namespace not found")
+                 : c->db->ops->clear(c, ns);
+    pthread_mutex_unlock(&ns->wlock);
+    lss__ns_unref(c->db, ns);
+    return rc == LSS_OK ? ok(c) : rc;
 }

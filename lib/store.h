@@ -104,6 +104,8 @@ struct lss_conn {
     char info_id[LSS_NS_ID_MAX + 1];
     char auth_id[LSS_NS_ID_MAX + 1];
     struct lss__rpc *rpc;       /* rpc.c's per-session state, lazily made */
+    char *nd;                   /* ndjson.c: unescaped strings of a line */
+    size_t nd_cap;
     /* JSON scratch tape, grown on demand and kept (see json_scratch). */
     struct lss_json_tok *jt;
     size_t jt_cap;
@@ -136,6 +138,11 @@ struct lss_backend_ops {
     void (*reset)(lss_cursor *cur);
     int (*version)(lss_conn *c, lss__ns *ns, const char *stream,
                    size_t stream_n, int64_t *version);
+    /* Insert validated records in one transaction (caller holds wlock). */
+    int (*import)(lss_conn *c, lss__ns *ns, const lss_import_rec *recs,
+                  size_t n, size_t *bad_index);
+    /* Delete all messages and restart global positions (holds wlock). */
+    int (*clear)(lss_conn *c, lss__ns *ns);
 };
 
 /* What a backend read selects. */
@@ -155,6 +162,8 @@ lss__ns *lss__ns_new(lss_db *db, const char *id, size_t id_n);
 int lss__ns_add(lss_db *db, lss__ns *ns);
 /* Free rpc.c's per-session state (lss_conn_close calls it). */
 void lss__rpc_free(lss_conn *c);
+/* The session's JSON scratch tape, at least `need` tokens (kept). */
+int lss__json_tape(lss_conn *c, size_t need);
 /* 1 if p[0..n) is a valid JSON object text, 0 if not, or LSS_ENOMEM. */
 int lss__json_is_object(lss_conn *c, const char *p, size_t n);
 /* JSON equality of PROTOCOL.md 7.4: 1 equal, 0 not, negative on error. */

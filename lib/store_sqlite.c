@@ -34,7 +34,8 @@ enum { /* fixed statements of a read connection */
 };
 
 enum { /* writer statements */
-    WS_BEGIN, WS_COMMIT, WS_ROLLBACK, WS_VERSION, WS_FIND, WS_INSERT, WS_N
+    WS_BEGIN, WS_COMMIT, WS_ROLLBACK, WS_VERSION, WS_FIND, WS_INSERT,
+    WS_HAS_GPOS, WS_HAS_POS, WS_IMPORT, WS_N
 };
 
 /* A connection with its statement cache (reads). */
@@ -1131,6 +1132,11 @@ static const char *const WSQL[WS_N] = {
     " FROM messages WHERE id = ?1",
     "INSERT INTO messages(id, stream_name, type, position, data, metadata,"
     " time, category, chash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    "SELECT 1 FROM messages WHERE global_position = ?1",
+    "SELECT 1 FROM messages WHERE stream_name = ?1 AND position = ?2",
+    "INSERT INTO messages(id, stream_name, type, position, data, metadata,"
+    " time, category, chash, global_position)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 };
 
 static int wstmt(lss_conn *c, sq_ns *n, int which, sqlite3_stmt **out)
@@ -1398,9 +1404,129 @@ static int sq_write_group(lss_conn *c, lss__ns *ns, lss_append **reqs,
     return LSS_OK;
 }
 
+/* Does the one-row query `which`, bound by the caller, find a row? */
+static int exists(lss_conn *c, sq_ns *n, sqlite3_stmt *st, int *found)
+{
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (s != SQLITE_ROW && s != SQLITE_DONE)
+        return sq_err(c, n->w.db, s, "import failed");
+    *found = s == SQLITE_ROW;
+    return LSS_OK;
+}
+
+/* One record: refuse what already exists (in the order of PROTOCOL.md 9.2's
+ * POSITION_EXISTS texts), then insert with the given global position;
+ * AUTOINCREMENT keeps the counter at the maximum, so it never moves back. */
+static int import_one(lss_conn *c, sq_ns *n, const lss_import_rec *r)
+{
+    sq_conn *q = c->be;
+    sqlite3_stmt *st = NULL;
+    int found = 0, rc = wstmt(c, n, WS_HAS_GPOS, &st);
+    if (rc == LSS_OK) {
+        sqlite3_bind_int64(st, 1, r->global_position);
+        rc = exists(c, n, st, &found);
+    }
+    if (rc == LSS_OK && found)
+        return lss__err(c, LSS_ECONFLICT, "global position already exists: %lld",
+                        (long long)r->global_position);
+    if (rc == LSS_OK && (rc = wstmt(c, n, WS_HAS_POS, &st)) == LSS_OK) {
+        sqlite3_bind_text(st, 1, r->stream, (int)r->stream_n, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, r->position);
+        rc = exists(c, n, st, &found);
+    }
+    if (rc == LSS_OK && found)
+        return lss__err(c, LSS_ECONFLICT, "stream position already exists: %.*s %lld",
+                        (int)r->stream_n, r->stream, (long long)r->position);
+    uint8_t id[16];
+    lss__uuid_parse(r->id, r->id_n, id);
+    if (rc == LSS_OK && (rc = wstmt(c, n, WS_FIND, &st)) == LSS_OK) {
+        sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+        rc = exists(c, n, st, &found);
+    }
+    if (rc == LSS_OK && found) {
+        char text[36];
+        lss__uuid_format(id, text);
+        return lss__err(c, LSS_ECONFLICT, "message id already exists: %.36s", text);
+    }
+    if (rc != LSS_OK || (rc = wstmt(c, n, WS_IMPORT, &st)) != LSS_OK)
+        return rc;
+    const char *card;
+    size_t card_n;
+    int64_t h = 0;
+    int has_hash = lss_cardinal_id(r->stream, r->stream_n, &card, &card_n) &&
+                   card_n > 0;
+    if (has_hash && lss__hash64_ctx(q->md5, q->md5_md, card, card_n, &h) != 0)
+        return lss__err(c, LSS_EINTERNAL, "md5 failed");
+    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->stream, (int)r->stream_n, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->type, (int)r->type_n, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, r->position);
+    if (r->data)
+        sqlite3_bind_text(st, 5, r->data, (int)r->data_n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 5);
+    if (r->metadata)
+        sqlite3_bind_text(st, 6, r->metadata, (int)r->metadata_n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_int64(st, 7, r->time_us);
+    sqlite3_bind_text(st, 8, r->stream,
+                      (int)lss_category_len(r->stream, r->stream_n), SQLITE_STATIC);
+    if (has_hash)
+        sqlite3_bind_int64(st, 9, h);
+    else
+        sqlite3_bind_null(st, 9);
+    sqlite3_bind_int64(st, 10, r->global_position);
+    int s2 = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (s2 != SQLITE_DONE)
+        return sq_err(c, n->w.db, s2, "import failed");
+    return LSS_OK;
+}
+
+static int sq_import(lss_conn *c, lss__ns *ns, const lss_import_rec *recs,
+                     size_t count, size_t *bad_index)
+{
+    sq_ns *n = ns->be;
+    int rc = run(c, n, WS_BEGIN);
+    if (rc != LSS_OK)
+        return rc;
+    for (size_t i = 0; i < count; i++) {
+        rc = import_one(c, n, &recs[i]);
+        if (rc != LSS_OK) {
+            char keep[LSS_ERRMSG_MAX];
+            memcpy(keep, c->errmsg, sizeof keep);
+            run(c, n, WS_ROLLBACK);
+            memcpy(c->errmsg, keep, sizeof keep);
+            *bad_index = i;
+            return rc;
+        }
+    }
+    rc = run(c, n, WS_COMMIT);
+    if (rc != LSS_OK)
+        run(c, n, WS_ROLLBACK);
+    return rc;
+}
+
+static int sq_clear(lss_conn *c, lss__ns *ns)
+{
+    sq_ns *n = ns->be;
+    int rc = exec(n->w.db, "BEGIN IMMEDIATE; DELETE FROM messages;"
+                           " DELETE FROM sqlite_sequence WHERE name = 'messages';"
+                           " COMMIT;");
+    if (rc != SQLITE_OK) {
+        int e = sq_err(c, n->w.db, rc, "clear failed");
+        exec(n->w.db, "ROLLBACK");
+        return e;
+    }
+    return LSS_OK;
+}
+
 const lss_backend_ops lss__sqlite_ops = {
     "sqlite",     sq_open,      sq_close,      sq_load,
     sq_ns_create, sq_ns_delete, sq_ns_free,    sq_ns_stats,
     sq_write_group, sq_conn_open, sq_conn_close, sq_read,
-    sq_step,      sq_reset,     sq_version,
+    sq_step,      sq_reset,     sq_version,    sq_import,
+    sq_clear,
 };
