@@ -198,6 +198,7 @@ void lss_conn_close(lss_conn *c)
         lss__ns_unref(db, c->auth_ns);
     lss__free(&db->a, c->jt);
     lss__free(&db->a, c->nd);
+    lss__free(&db->a, c->info_desc);
     pthread_cond_destroy(&c->cond);
     lss__free(&db->a, c);
 }
@@ -216,7 +217,23 @@ void lss__ns_unref(lss_db *db, lss__ns *ns)
         lss__hub_unref(ns->hub);
     pthread_mutex_destroy(&ns->qlock);
     pthread_mutex_destroy(&ns->wlock);
+    lss__free(&db->a, ns->description);
     lss__free(&db->a, ns);
+}
+
+int lss__ns_set_description(lss_db *db, lss__ns *ns, const char *desc,
+                            size_t n)
+{
+    char *p = lss__malloc(&db->a, n + 1);
+    if (!p)
+        return LSS_ENOMEM;
+    if (n)
+        memcpy(p, desc, n);
+    p[n] = '\0';
+    lss__free(&db->a, ns->description);
+    ns->description = p;
+    ns->description_n = n;
+    return LSS_OK;
 }
 
 /* A new instance with one reference (the caller's). */
@@ -366,8 +383,6 @@ int lss_ns_create(lss_conn *c, const char *id, size_t id_n, const char *desc,
         return lss__err(c, LSS_EINVAL, "token_out and token_len are required");
     if (desc_n && !desc)
         return lss__err(c, LSS_EINVAL, "description is NULL");
-    if (desc_n >= sizeof ((lss__ns *)0)->description)
-        return lss__err(c, LSS_EINVAL, "description too long");
     char tok[LSS_TOKEN_MAX];
     size_t tok_n;
     if (token) {
@@ -400,9 +415,13 @@ int lss_ns_create(lss_conn *c, const char *id, size_t id_n, const char *desc,
         lss__ns_unref(db, ns);
         return lss__err(c, LSS_EINTERNAL, "Failed to generate token: sha256 failed");
     }
-    memcpy(ns->description, desc ? desc : "", desc_n);
-    ns->description_n = desc_n;
-    ns->created_us = lss__now_us();
+    if (lss__ns_set_description(db, ns, desc, desc_n) != LSS_OK) {
+        lss__ns_unref(db, ns);
+        return lss__err(c, LSS_ENOMEM, "out of memory");
+    }
+    /* The registry keeps whole seconds; the caller gets the exact time. */
+    int64_t now = lss__now_us();
+    ns->created_us = now;
 
     pthread_mutex_lock(&db->lock);
     if (ns_find_locked(db, id, id_n) >= 0) {
@@ -429,7 +448,7 @@ int lss_ns_create(lss_conn *c, const char *id, size_t id_n, const char *desc,
     memcpy(token_out, tok, tok_n);
     *token_len = tok_n;
     if (created_us)
-        *created_us = ns->created_us;
+        *created_us = now;
     return ok(c);
 }
 
@@ -475,16 +494,26 @@ int lss_ns_delete(lss_conn *c, const char *id, size_t id_n,
     return ok(c);
 }
 
-static void fill_ns_row(lss_ns_row *r, const lss__ns *ns, char *idbuf,
-                        char *descbuf)
+/* Copy ns's registry data into c's row buffers (the row outlives our
+ * reference to ns). */
+static int fill_ns_row(lss_conn *c, lss_ns_row *r, const lss__ns *ns)
 {
-    memcpy(idbuf, ns->id, ns->id_n);
-    memcpy(descbuf, ns->description, ns->description_n);
-    r->id.p = idbuf;
+    if (c->info_desc_cap < ns->description_n + 1) {
+        char *p = lss__realloc(&c->db->a, c->info_desc, c->info_desc_cap,
+                               ns->description_n + 1);
+        if (!p)
+            return lss__err(c, LSS_ENOMEM, "out of memory");
+        c->info_desc = p;
+        c->info_desc_cap = ns->description_n + 1;
+    }
+    memcpy(c->info_id, ns->id, ns->id_n);
+    memcpy(c->info_desc, ns->description, ns->description_n);
+    r->id.p = c->info_id;
     r->id.n = ns->id_n;
-    r->description.p = descbuf;
+    r->description.p = c->info_desc;
     r->description.n = ns->description_n;
     r->created_us = ns->created_us;
+    return LSS_OK;
 }
 
 int lss_ns_info(lss_conn *c, const char *id, size_t id_n,
@@ -503,8 +532,9 @@ int lss_ns_info(lss_conn *c, const char *id, size_t id_n,
                         (int)id_n, id);
     lss_ns_row *r = &c->info;
     memset(r, 0, sizeof *r);
-    fill_ns_row(r, ns, c->info_id, c->info_desc);
-    rc = c->db->ops->ns_stats(c, ns, r);
+    rc = fill_ns_row(c, r, ns);
+    if (rc == LSS_OK)
+        rc = c->db->ops->ns_stats(c, ns, r);
     lss__ns_unref(c->db, ns);
     if (rc != LSS_OK)
         return rc;
@@ -1043,8 +1073,9 @@ static int next_ns_row(lss_cursor *cur, const lss_ns_row **row)
         return LSS_DONE;
     lss_ns_row *r = &cur->nrow;
     memset(r, 0, sizeof *r);
-    fill_ns_row(r, ns, c->info_id, c->info_desc);
-    int rc = c->db->ops->ns_stats(c, ns, r);
+    int rc = fill_ns_row(c, r, ns);
+    if (rc == LSS_OK)
+        rc = c->db->ops->ns_stats(c, ns, r);
     if (rc != LSS_OK)
         return rc;
     r->stream_count = -1;

@@ -31,7 +31,7 @@ struct lss__ns {
     size_t id_n;
     char token_hash[64];
     char storage[256];          /* backend storage name (file / schema) */
-    char description[1024];
+    char *description;          /* from the db allocator; never NULL */
     size_t description_n;
     int64_t created_us;
     lss__hub *hub;
@@ -100,7 +100,8 @@ struct lss_conn {
     char auth_token[LSS_TOKEN_MAX];
     size_t auth_token_n;
     lss_ns_row info;
-    char info_desc[1024];
+    char *info_desc;            /* grown to the longest description seen */
+    size_t info_desc_cap;
     char info_id[LSS_NS_ID_MAX + 1];
     char auth_id[LSS_NS_ID_MAX + 1];
     struct lss__rpc *rpc;       /* rpc.c's per-session state, lazily made */
@@ -159,6 +160,9 @@ int lss__err(lss_conn *c, int code, const char *fmt, ...)
     ;
 void lss__ns_unref(lss_db *db, lss__ns *ns);
 lss__ns *lss__ns_new(lss_db *db, const char *id, size_t id_n);
+/* Give ns a copy of desc[0..n).  LSS_ENOMEM on failure. */
+int lss__ns_set_description(lss_db *db, lss__ns *ns, const char *desc,
+                            size_t n);
 int lss__ns_add(lss_db *db, lss__ns *ns);
 /* Free rpc.c's per-session state (lss_conn_close calls it). */
 void lss__rpc_free(lss_conn *c);

@@ -418,7 +418,7 @@ static int sq_ns_create(lss_db *db, lss__ns *ns, char *err, size_t errcap)
         remove_files(db, ns);
         return map_rc(src);
     }
-    /* The registry keeps whole seconds; report what it keeps. */
+    /* Listings report what the registry keeps: whole seconds. */
     ns->created_us -= ns->created_us % 1000000;
     return LSS_OK;
 }
@@ -547,7 +547,7 @@ static int sq_load(lss_db *db)
         if (!id || id_n == 0 || id_n > LSS_NS_ID_MAX || !hash ||
             sqlite3_column_bytes(st, 1) != 64 || !path ||
             strlen(path) >= sizeof ((lss__ns *)0)->storage ||
-            strchr(path, '/') || desc_n >= sizeof ((lss__ns *)0)->description)
+            strchr(path, '/'))
             continue; /* not a row this store can serve safely */
         lss__ns *ns = lss__ns_new(db, id, id_n);
         if (!ns) {
@@ -556,8 +556,11 @@ static int sq_load(lss_db *db)
         }
         memcpy(ns->token_hash, hash, 64);
         snprintf(ns->storage, sizeof ns->storage, "%s", path);
-        memcpy(ns->description, desc, desc_n);
-        ns->description_n = desc_n;
+        if (lss__ns_set_description(db, ns, desc, desc_n) != LSS_OK) {
+            lss__ns_unref(db, ns);
+            lrc = LSS_ENOMEM;
+            break;
+        }
         ns->created_us = sqlite3_column_int64(st, 4) * 1000000;
         char err[256] = "";
         lrc = ns_open_writer(db, ns, 0, err, sizeof err);
