@@ -14,6 +14,9 @@
  *   - Pointers returned are views into library-owned memory; each function
  *     says how long they stay valid.
  *   - Positions, versions and counts are int64_t.
+ *   - A session has at most one open cursor, and while it is open every
+ *     other call on that session that reads or writes the store returns
+ *     LSS_EMISUSE: close the cursor first (or use a second session).
  *   - Nothing in this library calls exit() or abort(), and nothing keeps
  *     process-global mutable state.
  */
@@ -551,8 +554,10 @@ LSS_API int lss_ns_clear(lss_conn *c, const char *ns, size_t ns_n);
  * valid JSON, not an object, or a known key of the wrong JSON type; the
  * event is INVALID_JSON) and LSS_EINVAL (a record rule; INVALID_RECORD);
  * err (err_cap bytes, NUL-terminated) receives the reason text without the
- * "at line" prefix.  Uses c's scratch memory; views stay valid as long as
- * line does. */
+ * "at line" prefix.  Views into line stay valid as long as line does,
+ * except id, stream and type when they contain JSON escapes: those are
+ * unescaped into c's scratch memory and overwritten by the next call on c
+ * (copy them before parsing another line). */
 LSS_API int lss_ndjson_parse(lss_conn *c, const char *line, size_t n,
                              lss_import_rec *rec, char *err, size_t err_cap);
 
