@@ -1594,6 +1594,27 @@ static void fail_all(lss_rpc_req *reqs, size_t n, const char *body)
     }
 }
 
+/* Give back what an unusually large request left behind (a 100 MB body
+ * can grow the tape to hundreds of MB); ordinary requests never reach the
+ * limit, so the steady state still makes no allocations. */
+#define RPC_KEEP_BYTES ((size_t)8 << 20)
+
+static void trim(lss_conn *c, struct lss__rpc *r)
+{
+    if (r->out.cap > RPC_KEEP_BYTES)
+        lss__buf_shrink_to(&r->out, 0);
+    if (r->tmp.cap > RPC_KEEP_BYTES)
+        lss__buf_shrink_to(&r->tmp, 0);
+    if (r->tok_cap * sizeof *r->tok > RPC_KEEP_BYTES) {
+        lss__free(r->a, r->tok);
+        r->tok = NULL;
+        r->tok_cap = 0;
+    }
+    if (lss__arena_held(&r->arena) > RPC_KEEP_BYTES)
+        lss__arena_trim(&r->arena);
+    lss__conn_trim(c, RPC_KEEP_BYTES);
+}
+
 int lss_rpc_batch(lss_conn *c, lss_rpc_req *reqs, size_t n)
 {
     if (!c || (!reqs && n)) {
@@ -1614,7 +1635,9 @@ int lss_rpc_batch(lss_conn *c, lss_rpc_req *reqs, size_t n)
     }
     r->slot = slots;
     lss__buf_clear(&r->out);
+    lss__buf_clear(&r->tmp);
     lss__arena_reset(&r->arena);
+    trim(c, r);
     r->ap_n = r->mi_n = 0;
     for (size_t i = 0; i < n; i++) {
         call k;

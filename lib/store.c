@@ -616,6 +616,20 @@ static int json_grow(lss_conn *c, size_t need)
     return LSS_OK;
 }
 
+void lss__conn_trim(lss_conn *c, size_t max_bytes)
+{
+    if (c->jt_cap * sizeof *c->jt > max_bytes) {
+        lss__free(&c->db->a, c->jt);
+        c->jt = NULL;
+        c->jt_cap = 0;
+    }
+    if (c->nd_cap > max_bytes) {
+        lss__free(&c->db->a, c->nd);
+        c->nd = NULL;
+        c->nd_cap = 0;
+    }
+}
+
 int lss__json_tape(lss_conn *c, size_t need)
 {
     while (c->jt_cap < need) {

@@ -166,6 +166,8 @@ int lss__ns_set_description(lss_db *db, lss__ns *ns, const char *desc,
 int lss__ns_add(lss_db *db, lss__ns *ns);
 /* Free rpc.c's per-session state (lss_conn_close calls it). */
 void lss__rpc_free(lss_conn *c);
+/* Free session scratch larger than max_bytes (kept otherwise). */
+void lss__conn_trim(lss_conn *c, size_t max_bytes);
 /* The session's JSON scratch tape, at least `need` tokens (kept). */
 int lss__json_tape(lss_conn *c, size_t need);
 /* 1 if p[0..n) is a valid JSON object text, 0 if not, or LSS_ENOMEM. */
