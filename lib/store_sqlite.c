@@ -319,6 +319,19 @@ static void sq_ns_free(lss_db *db, lss__ns *ns)
     ns->be = NULL;
 }
 
+static int sidecar_exists(const char *dir, const char *name)
+{
+    static const char *const sfx[] = {"-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < LSS_ARRAY_LEN(sfx); i++) {
+        char path[PATH_MAX + 300];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s%s", dir, name, sfx[i]);
+        if (lstat(path, &st) == 0 || errno != ENOENT)
+            return 1;
+    }
+    return 0;
+}
+
 /* Claim a storage name for ns: the first candidate of PROTOCOL.md 10.2 that
  * is neither in the registry nor on disk, creating the file exclusively
  * (never following a link) so that nothing existing is ever adopted. */
@@ -353,6 +366,8 @@ static int claim_storage(lss_db *db, lss__ns *ns, char *err, size_t errcap)
         if (taken)
             continue;
         char path[PATH_MAX + 300];
+        if (sidecar_exists(s->dir, ns->storage))
+            continue; /* never adopt (or later delete) someone's -wal/-shm */
         snprintf(path, sizeof path, "%s/%s", s->dir, ns->storage);
         int fd = open(path, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
                       0644);
@@ -482,6 +497,24 @@ static int mkdir_p(const char *dir)
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
+/* A metadata file name is joined to the data directory as path
+ * components; none may climb out of it or be empty. */
+static int meta_name_ok(const char *m)
+{
+    if (!*m)
+        return 0;
+    for (const char *p = m; *p;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && !memcmp(p, "..", 2)))
+            return 0;
+        p += n + (e ? 1 : 0);
+        if (e && !*p)
+            return 0; /* trailing slash: a directory, not a file */
+    }
+    return 1;
+}
+
 static int sq_open(lss_db *db, const char *url)
 {
     sq_db *s = lss__malloc(&db->a, sizeof *s);
@@ -504,11 +537,24 @@ static int sq_open(lss_db *db, const char *url)
             return LSS_EIO;
         }
         const char *meta = db->o.metadata_file ? db->o.metadata_file : "metadata.db";
-        if (strchr(meta, '/') || !*meta) {
+        while (*meta == '/') /* sqlite:///abs/x.db is <data-dir>/abs/x.db */
+            meta++;
+        if (!meta_name_ok(meta)) {
             snprintf(db->errmsg, sizeof db->errmsg, "invalid metadata file name");
             return LSS_EINVAL;
         }
         snprintf(path, sizeof path, "%s/%s", s->dir, meta);
+        char *slash = strrchr(path, '/');
+        if (slash > path + strlen(s->dir)) { /* its own subdirectories */
+            *slash = '\0';
+            int made = mkdir_p(path);
+            *slash = '/';
+            if (made != 0) {
+                snprintf(db->errmsg, sizeof db->errmsg,
+                         "cannot create metadata directory: %s", strerror(errno));
+                return LSS_EIO;
+            }
+        }
     }
     int rc = open_conn(db, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 1,
                        &s->reg);
