@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one run command: installs dependencies, builds (release), and starts
-# on the embedded default (a durable SQLite store in ./streamstore-data).
-# Until the HTTP shim-server lands, this runs the quickstart example
-# against that store instead.
+# shim-server on the embedded default (a durable SQLite store in
+# ./streamstore-data, port 8080); arguments are passed on as server flags.
+# A build without the shim (meson -Dshim=disabled) runs the quickstart
+# example against that store instead.
 set -euo pipefail
 src="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$src/tests/deps.sh"
