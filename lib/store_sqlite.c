@@ -208,6 +208,10 @@ static int open_conn(lss_db *db, const char *path, int flags, int writer,
     sqlite3_extended_result_codes(s, 1);
     sqlite3_busy_timeout(s, db->o.busy_timeout_ms);
     if (db->memory) {
+        /* memdb caps a database at 1 GiB by default; an in-memory store is
+         * bounded by the machine's memory like any other data it holds. */
+        sqlite3_int64 limit = (sqlite3_int64)1 << 40;
+        sqlite3_file_control(s, "main", SQLITE_FCNTL_SIZE_LIMIT, &limit);
         rc = exec(s, "PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY;");
     } else {
         char sql[160];

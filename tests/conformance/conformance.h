@@ -137,8 +137,8 @@ static void make_tmp(char *buf, size_t cap)
 {
     snprintf(buf, cap, "/tmp/lss-conf-XXXXXX");
     assert_non_null(mkdtemp(buf));
-    if (tmp_made_n < 256)
-        snprintf(tmp_made[tmp_made_n++], sizeof tmp_made[0], "%s", buf);
+    if (tmp_made_n < 256 && strlen(buf) < sizeof tmp_made[0])
+        memcpy(tmp_made[tmp_made_n++], buf, strlen(buf) + 1);
 }
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
