@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "json.h"
@@ -217,6 +218,7 @@ void lss__ns_unref(lss_db *db, lss__ns *ns)
         lss__hub_unref(ns->hub);
     pthread_mutex_destroy(&ns->qlock);
     pthread_mutex_destroy(&ns->wlock);
+    pthread_cond_destroy(&ns->qcond);
     lss__free(&db->a, ns->description);
     lss__free(&db->a, ns);
 }
@@ -253,6 +255,7 @@ lss__ns *lss__ns_new(lss_db *db, const char *id, size_t id_n)
     }
     pthread_mutex_init(&ns->qlock, NULL);
     pthread_mutex_init(&ns->wlock, NULL);
+    pthread_cond_init(&ns->qcond, NULL);
     return ns;
 }
 
@@ -722,6 +725,40 @@ static int check_append(lss_conn *c, lss_append *a)
     return LSS_OK;
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Durable stores only: when more appenders were seen together lately than
+ * are queued now, wait a little (at most half the last commit) for them to
+ * arrive, so that one fsync serves them all -- PostgreSQL's commit_delay
+ * with commit_siblings, made adaptive: a wait that times out lowers the
+ * expectation.  A lone appender (peak 1) never waits.  qlock held. */
+static void gather(lss_db *db, lss__ns *ns)
+{
+    if (db->memory || db->o.sync < LSS_SYNC_FULL || ns->qlen >= ns->peak)
+        return;
+    int64_t wait = ns->commit_ns;
+    if (wait > 1000000)
+        wait = 1000000;
+    int64_t deadline = mono_ns() + wait;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t abs_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + wait;
+    ts.tv_sec = abs_ns / 1000000000;
+    ts.tv_nsec = abs_ns % 1000000000;
+    ns->gathering = 1;
+    while (ns->qlen < ns->peak && mono_ns() < deadline)
+        if (pthread_cond_timedwait(&ns->qcond, &ns->qlock, &ts) != 0)
+            break;
+    ns->gathering = 0;
+    if (ns->qlen < ns->peak)
+        ns->peak--;
+}
+
 /* Run the queue of ns as leader until our own waiter is done. */
 static void lead(lss_conn *c, lss__ns *ns, lss__waiter *self)
 {
@@ -733,17 +770,21 @@ static void lead(lss_conn *c, lss__ns *ns, lss__waiter *self)
     for (;;) {
         /* Take waiters from the head while their requests fit. */
         pthread_mutex_lock(&ns->qlock);
+        gather(db, ns);
         lss__waiter *w = ns->qhead, *last = NULL;
         size_t n = 0;
+        int taken = 0;
         for (; w; w = w->next) {
             if (n && n + w->n > max)
                 break;
             for (size_t i = 0; i < w->n && n < LSS__GROUP_MAX; i++)
                 batch[n++] = w->reqs[i];
             last = w;
+            taken++;
         }
         pthread_mutex_unlock(&ns->qlock);
 
+        int64_t t0 = mono_ns();
         pthread_mutex_lock(&ns->wlock);
         int rc;
         if (atomic_load(&ns->deleted))
@@ -757,7 +798,10 @@ static void lead(lss_conn *c, lss__ns *ns, lss__waiter *self)
         pthread_mutex_unlock(&ns->wlock);
 
         /* Hand results back and pass leadership on. */
+        int64_t took = mono_ns() - t0;
         pthread_mutex_lock(&ns->qlock);
+        ns->commit_ns = took;
+        ns->qlen -= taken;
         int self_done = 0;
         lss__waiter *stop = last->next;
         for (w = ns->qhead; w != stop;) {
@@ -790,6 +834,10 @@ static void group_commit(lss_conn *c, lss__ns *ns, lss_append **reqs, size_t n)
     else
         ns->qhead = &self;
     ns->qtail = &self;
+    if (++ns->qlen > ns->peak)
+        ns->peak = ns->qlen;
+    if (ns->gathering)
+        pthread_cond_signal(&ns->qcond);
     while (!self.done && ns->qhead != &self)
         pthread_cond_wait(&c->cond, &ns->qlock);
     pthread_mutex_unlock(&ns->qlock);

@@ -40,6 +40,11 @@ struct lss__ns {
     /* Group commit: appends queue here; the first waiter leads. */
     pthread_mutex_t qlock;
     lss__waiter *qhead, *qtail;
+    int qlen;                   /* waiters queued, the leader included */
+    int peak;                   /* appenders seen together lately */
+    int gathering;              /* a leader waits on qcond for more */
+    int64_t commit_ns;          /* how long the last group took */
+    pthread_cond_t qcond;
     /* Held by the leader while it writes and publishes, and by imports. */
     pthread_mutex_t wlock;
 };
