@@ -90,6 +90,7 @@ static struct {
     int started;
     atomic_int lfd;
     int stopfd;
+    atomic_int ending; /* server_signals_end asked the thread to stop */
 } g_sig;
 
 /* ------------------------------------------------------------------------
@@ -968,8 +969,11 @@ static void *signal_main(void *arg)
     for (;;) {
         if (sigwait(&set, &sig) != 0)
             continue;
-        if (sig == SIGUSR2)
-            return NULL;
+        if (sig == SIGUSR2) {
+            if (atomic_load(&g_sig.ending))
+                return NULL;
+            continue; /* a stray SIGUSR2 from outside: not ours */
+        }
         break;
     }
     shim_log(LOG_INFO, "Shutdown signal received", "signal",
@@ -999,7 +1003,7 @@ static void *signal_main(void *arg)
             break;
         struct timespec ts = {(time_t)(left / 1000000000), (long)(left % 1000000000)};
         int r = sigtimedwait(&set, NULL, &ts);
-        if (r == SIGUSR2)
+        if (r == SIGUSR2 && atomic_load(&g_sig.ending))
             return NULL; /* the process is done */
         if (r == SIGTERM || r == SIGINT)
             _exit(0); /* a second signal: at once */
@@ -1014,6 +1018,7 @@ void server_signals_end(void)
 {
     if (!g_sig.started)
         return;
+    atomic_store(&g_sig.ending, 1);
     pthread_kill(g_sig.thread, SIGUSR2);
     pthread_join(g_sig.thread, NULL);
     g_sig.started = 0;
