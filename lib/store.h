@@ -104,6 +104,7 @@ struct lss_conn {
     lss__ns *auth_ns;
     char auth_token[LSS_TOKEN_MAX];
     size_t auth_token_n;
+    int auth_verified;          /* the cached token's hash was compared */
     lss_ns_row info;
     char *info_desc;            /* grown to the longest description seen */
     size_t info_desc_cap;

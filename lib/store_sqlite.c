@@ -245,7 +245,7 @@ static int ns_path(lss_db *db, const lss__ns *ns, char *out, size_t cap)
     sq_db *s = db->be;
     int n;
     if (db->memory)
-        n = snprintf(out, cap, "file:/%s?vfs=memdb", ns->storage);
+        n = snprintf(out, cap, "file:%s?vfs=memdb", ns->storage);
     else
         n = snprintf(out, cap, "%s/%s", s->dir, ns->storage);
     return n > 0 && (size_t)n < cap ? LSS_OK : LSS_ETOOBIG;
@@ -528,7 +528,7 @@ static int sq_open(lss_db *db, const char *url)
     db->be = s;
     char path[PATH_MAX + 300];
     if (db->memory) {
-        snprintf(path, sizeof path, "file:/lss-%p-registry?vfs=memdb", (void *)db);
+        snprintf(path, sizeof path, "file:lss-%p-registry?vfs=memdb", (void *)db);
     } else {
         if (strlen(url) >= sizeof s->dir) {
             snprintf(db->errmsg, sizeof db->errmsg, "data directory path too long");

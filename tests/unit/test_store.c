@@ -163,12 +163,48 @@ static void every_allocation_failure_should_fail_cleanly(void **state)
     }
 }
 
+/* The session caches the last token; a token accepted without a hash
+ * check (test mode) must not pass a later checked call from the cache. */
+static void token_cache_should_not_turn_an_unchecked_token_into_a_checked_one(void **state)
+{
+    (void)state;
+    lss_db *db;
+    lss_conn *c;
+    assert_int_equal(lss_open(":memory:", NULL, &db), LSS_OK);
+    assert_int_equal(lss_conn_open(db, &c), LSS_OK);
+    char tok[LSS_TOKEN_MAX];
+    size_t tn;
+    assert_int_equal(lss_ns_create(c, "default", 7, "", 0, NULL, 0, tok,
+                                   sizeof tok, &tn, NULL), LSS_OK);
+    char wrong[LSS_TOKEN_MAX];
+    memcpy(wrong, tok, tn);
+    wrong[tn - 1] = wrong[tn - 1] == '0' ? '1' : '0';
+    const char *ns;
+    size_t ns_n;
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(lss_authorize(c, wrong, tn, LSS_AUTH_NO_HASH, &ns, &ns_n), LSS_OK);
+        assert_int_equal(lss_authorize(c, wrong, tn, LSS_AUTH_NO_HASH, &ns, &ns_n), LSS_OK);
+        assert_int_equal(lss_authorize(c, wrong, tn, 0, &ns, &ns_n), LSS_EAUTH);
+        assert_int_equal(lss_authorize(c, tok, tn, 0, &ns, &ns_n), LSS_OK);
+        assert_int_equal(lss_authorize(c, tok, tn, 0, &ns, &ns_n), LSS_OK);
+        assert_int_equal(lss_authorize(c, tok, tn, LSS_AUTH_NO_HASH, &ns, &ns_n), LSS_OK);
+        assert_int_equal(lss_authorize(c, wrong, tn, 0, &ns, &ns_n), LSS_EAUTH);
+    }
+    /* Deleting the namespace invalidates the cache. */
+    assert_int_equal(lss_ns_delete(c, "default", 7, NULL, NULL), LSS_OK);
+    assert_int_equal(lss_authorize(c, tok, tn, 0, &ns, &ns_n), LSS_EAUTH);
+    assert_int_equal(lss_authorize(c, tok, tn, LSS_AUTH_NO_HASH, &ns, &ns_n), LSS_EAUTH);
+    lss_conn_close(c);
+    lss_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(appends_and_reads_should_not_allocate_after_warm_up_in_memory),
         cmocka_unit_test(appends_and_reads_should_not_allocate_after_warm_up_on_files),
         cmocka_unit_test(every_allocation_failure_should_fail_cleanly),
+        cmocka_unit_test(token_cache_should_not_turn_an_unchecked_token_into_a_checked_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
