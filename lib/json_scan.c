@@ -95,29 +95,29 @@ static int fail_space(scanner *s)
 
 /* Go quotes the offending byte as if it were the code point of the same
  * value; do that, in valid UTF-8 so the text can go into a JSON reply. */
-static void quote_byte(unsigned c, char out[12])
+static void quote_byte(unsigned c, char out[16])
 {
     static const char named[] = "\a\b\t\n\v\f\r";
     static const char letter[] = "abtnvfr";
     const char *k = c ? strchr(named, (int)c) : NULL;
     if (c == '\'')
-        snprintf(out, 12, "'\\''");
+        snprintf(out, 16, "'\\''");
     else if (k)
-        snprintf(out, 12, "'\\%c'", letter[k - named]);
+        snprintf(out, 16, "'\\%c'", letter[k - named]);
     else if (c < 0x20 || c == 0x7f)
-        snprintf(out, 12, "'\\x%02x'", c);
+        snprintf(out, 16, "'\\x%02x'", c);
     else if (c < 0x80)
-        snprintf(out, 12, "'%c'", (int)c);
+        snprintf(out, 16, "'%c'", (int)c);
     else if (c <= 0xa0 || c == 0xad)
-        snprintf(out, 12, "'\\u%04x'", c);
+        snprintf(out, 16, "'\\u%04x'", c);
     else
-        snprintf(out, 12, "'%c%c'", (int)(0xc0 | (c >> 6)),
+        snprintf(out, 16, "'%c%c'", (int)(0xc0 | (c >> 6)),
                  (int)(0x80 | (c & 0x3f)));
 }
 
 static int fail_char(scanner *s, size_t off, const char *context)
 {
-    char q[12];
+    char q[16];
     if (off >= s->n)
         return fail_eof(s);
     quote_byte(s->p[off], q);
