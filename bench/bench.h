@@ -83,6 +83,9 @@ typedef struct bench_run {
     double msgs_per_op;  /* steppers: messages per operation, 0 = none */
     uint64_t check;      /* must not depend on timing; same in every run */
     const char *note;    /* static text printed under the row, or NULL */
+    /* latencies measured elsewhere (wrk): used instead of hist when set */
+    int lat_given;
+    double lat_mean, lat_p50, lat_p99, lat_p999; /* ns, < 0 = unknown */
     /* kept by bench_start / bench_stop */
     uint64_t t0, t1;
     uint64_t lib0, lib1, mal0, mal1;
@@ -297,5 +300,26 @@ int case_subscribe_wake(bench_run *r);
 int case_eventfd_wake(bench_run *r);
 /* Close the seeded read stores (at exit). */
 void bench_store_cleanup(void);
+
+/* W1 over HTTP (cases_http.c): the load generator against shim-server. */
+typedef struct http_opts {
+    const char *shim; /* --shim: shim-server; NULL = next to lss-bench */
+    double seconds;   /* --seconds: time-bounded measurements when > 0 */
+    long requests;    /* --requests: requests per measurement when > 0 */
+    int workers;      /* --workers: connections (10) */
+} http_opts;
+extern http_opts bench_http;
+/* The shim-server executable, or NULL when there is none; where it was
+ * looked for. */
+const char *http_shim_path(void);
+const char *http_shim_tried(void);
+int case_http_w1(bench_run *r);      /* shim-server --test-mode (memory) */
+int case_http_w1_file(bench_run *r); /* --data-dir: durable SQLite, FULL */
+int case_http_null(bench_run *r);    /* --null-store: the HTTP ceiling */
+int case_http_null_wrk(bench_run *r); /* wrk against --null-store */
+/* wrk on PATH, or NULL. */
+const char *http_wrk_path(void);
+/* lss-bench http --url ...: argv[1] is "http". */
+int http_main(int argc, char **argv);
 
 #endif /* LSS_BENCH_H */

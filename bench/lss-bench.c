@@ -4,7 +4,10 @@
  *
  *   lss-bench [CASE...|all] [--runs N] [--size N] [--json FILE]
  *             [--backend memory|file] [--dir DIR] [--count-malloc]
- *             [--no-baseline]
+ *             [--no-baseline] [--shim PATH] [--workers N]
+ *             [--seconds S | --requests N]
+ *   lss-bench http --url http://HOST:PORT [--workers N]
+ *             [--seconds S | --requests N] [--token T] [--null-store]
  *   lss-bench compare OLD.json NEW.json [--band PCT]
  *   lss-bench --self-check [--size N]
  *   lss-bench --list
@@ -27,8 +30,15 @@
  * hashes one position flipped) so the check values must change.
  *
  * Case numbers: 1xx JSON, 2xx append, 3xx read, 4xx subscribe, 5xx HTTP
- * (W1; slot reserved, see case_http_w1); a case's baseline is its number
- * + 50 where it has its own.
+ * (W1, cases_http.c); a case's baseline is its number + 50 where it has its
+ * own.  The HTTP cases (500 memory, 501 durable file, both against 502, the
+ * null-store ceiling) start shim-server themselves (--shim PATH, default
+ * ../shim-server/shim-server next to lss-bench; skipped without it) and run
+ * interleaved: null, memory, file in each run.  Each measurement is a fixed
+ * number of requests (scaled by --size) so that its check is deterministic;
+ * --requests N sets that number, --seconds S makes them time-bounded, and
+ * --workers N sets the connections (10).  `lss-bench http` is the load
+ * generator alone, against any server.
  *
  * Adding a case: write a stepper (bench_ops: open, op(i), close) or one
  * `int case_xxx(bench_run *r)` (bench.h explains both contracts: setup,
@@ -364,21 +374,6 @@ static int case_json_write_w1(bench_run *r)
 }
 
 /* ------------------------------------------------------------------------
- * W1 over HTTP: reserved slot (5xx).  The load generator of BENCH.md
- * (`lss-bench http --url ... --workers 10 --seconds 30`, non-blocking
- * keep-alive sockets against shim-server --test-mode, a durable file store,
- * PostgreSQL, and --null-store / wrk as the same-run baseline) goes here:
- * give case 500 a function, and its baseline (550, the null-store shim) a
- * line in cases[].  Until then the slot is listed and skipped.
- * ---------------------------------------------------------------------- */
-
-static int case_http_w1(bench_run *r)
-{
-    (void)r;
-    return LSS_ENOTSUP;
-}
-
-/* ------------------------------------------------------------------------
  * The case table
  * ---------------------------------------------------------------------- */
 
@@ -389,6 +384,8 @@ typedef int (*bench_fn)(bench_run *r);
 #define CASE_SAME_CHECK 0x4 /* must read back exactly what its baseline does */
 #define CASE_SLOT 0x8       /* reserved, not implemented yet */
 #define CASE_LAT_RATIO 0x10 /* ratio is p50 latency to the baseline's */
+#define CASE_HTTP 0x20      /* W1 over HTTP: needs shim-server; the HTTP
+                               cases of a selection run interleaved */
 
 #define TARGET_NONE 0
 #define TARGET_RATIO 1 /* ratio to the baseline >= target */
@@ -404,63 +401,72 @@ typedef struct bench_case {
     unsigned flags;
     int target_kind;
     double target;
+    double p99_max_ns; /* with TARGET_RATIO: and p99 at most this, 0 = none */
 } bench_case;
 
 static const bench_case cases[] = {
     {100, "json-scan-64k", "scan a 64 KB realistic payload, full tape",
-     case_json_scan_64k, NULL, 0, CASE_NOLIB, 0, 0},
+     case_json_scan_64k, NULL, 0, CASE_NOLIB, 0, 0, 0},
     {101, "json-scan-w1", "scan the W1 request, expand depth 3",
-     case_json_scan_w1, NULL, 0, CASE_NOLIB, 0, 0},
+     case_json_scan_w1, NULL, 0, CASE_NOLIB, 0, 0, 0},
     {110, "json-write-w1", "write a 7-element stream.get row",
-     case_json_write_w1, NULL, 0, CASE_NOLIB, 0, 0},
+     case_json_write_w1, NULL, 0, CASE_NOLIB, 0, 0, 0},
 
     {201, "append-1-mem", "append 1 W1 message per call, 1 thread, memory",
-     NULL, &ops_append_1_mem, 251, CASE_SAME_CHECK, TARGET_RATIO, 0.9},
+     NULL, &ops_append_1_mem, 251, CASE_SAME_CHECK, TARGET_RATIO, 0.9, 0},
     {202, "append-1-file", "append 1 W1 message per call, 1 thread, file FULL",
-     NULL, &ops_append_1_file, 252, CASE_SAME_CHECK, TARGET_RATIO, 0.9},
+     NULL, &ops_append_1_file, 252, CASE_SAME_CHECK, TARGET_RATIO, 0.9, 0},
     {203, "append-1-id-mem", "as 201 with client ids (idempotency lookup)",
-     NULL, &ops_append_1_id_mem, 253, CASE_SAME_CHECK, 0, 0},
+     NULL, &ops_append_1_id_mem, 253, CASE_SAME_CHECK, 0, 0, 0},
     {210, "append-100-mem", "append batches of 100 W1 messages, memory",
-     NULL, &ops_append_100_mem, 260, CASE_SAME_CHECK, TARGET_MSGS, 100000},
+     NULL, &ops_append_100_mem, 260, CASE_SAME_CHECK, TARGET_MSGS, 100000, 0},
     {220, "append-8t-file", "8 threads x 100 streams, file FULL (group commit)",
-     NULL, &ops_append_8t_file, 252, 0, TARGET_RATIO, 4.0},
+     NULL, &ops_append_8t_file, 252, 0, TARGET_RATIO, 4.0, 0},
     {251, "sqlite-append-1-mem", "plain SQLite: 201's transactions, memdb",
-     NULL, &ops_base_append_1_mem, 0, CASE_BASELINE | CASE_NOLIB, 0, 0},
+     NULL, &ops_base_append_1_mem, 0, CASE_BASELINE | CASE_NOLIB, 0, 0, 0},
     {252, "sqlite-append-1-file", "plain SQLite: one FULL commit per append",
-     NULL, &ops_base_append_1_file, 0, CASE_BASELINE | CASE_NOLIB, 0, 0},
+     NULL, &ops_base_append_1_file, 0, CASE_BASELINE | CASE_NOLIB, 0, 0, 0},
     {253, "sqlite-append-1-id-mem", "plain SQLite: 203's transactions, memdb",
-     NULL, &ops_base_append_1_id_mem, 0, CASE_BASELINE | CASE_NOLIB, 0, 0},
+     NULL, &ops_base_append_1_id_mem, 0, CASE_BASELINE | CASE_NOLIB, 0, 0, 0},
     {260, "sqlite-append-100-mem", "plain SQLite: 210's transactions, memdb",
-     NULL, &ops_base_append_100_mem, 0, CASE_BASELINE | CASE_NOLIB, 0, 0},
+     NULL, &ops_base_append_100_mem, 0, CASE_BASELINE | CASE_NOLIB, 0, 0, 0},
 
     {300, "read-stream-10", "read 10 messages of a stream",
-     NULL, &ops_read_stream_10, 350, CASE_SAME_CHECK, 0, 0},
+     NULL, &ops_read_stream_10, 350, CASE_SAME_CHECK, 0, 0, 0},
     {301, "read-stream-100", "read 100 messages of a stream",
-     NULL, &ops_read_stream_100, 351, CASE_SAME_CHECK, 0, 0},
+     NULL, &ops_read_stream_100, 351, CASE_SAME_CHECK, 0, 0, 0},
     {302, "read-stream-1000", "read 1,000 messages of a stream",
-     NULL, &ops_read_stream_1000, 352, CASE_SAME_CHECK, 0, 0},
+     NULL, &ops_read_stream_1000, 352, CASE_SAME_CHECK, 0, 0, 0},
     {310, "read-category-100", "read 100 messages of a category",
-     NULL, &ops_read_category_100, 360, CASE_SAME_CHECK, 0, 0},
+     NULL, &ops_read_category_100, 360, CASE_SAME_CHECK, 0, 0, 0},
     {311, "read-category-100-group", "as 310, consumer group member of 4",
-     NULL, &ops_read_category_100_group, 361, CASE_SAME_CHECK, 0, 0},
+     NULL, &ops_read_category_100_group, 361, CASE_SAME_CHECK, 0, 0, 0},
     {350, "sqlite-read-stream-10", "plain SQLite: 300's statement",
-     NULL, &ops_base_read_stream_10, 0, CASE_BASELINE | CASE_NOLIB, 0, 0},
+     NULL, &ops_base_read_stream_10, 0, CASE_BASELINE | CASE_NOLIB, 0, 0, 0},
     {351, "sqlite-read-stream-100", "plain SQLite: 301's statement",
-     NULL, &ops_base_read_stream_100, 0, CASE_BASELINE | CASE_NOLIB, 0, 0},
+     NULL, &ops_base_read_stream_100, 0, CASE_BASELINE | CASE_NOLIB, 0, 0, 0},
     {352, "sqlite-read-stream-1000", "plain SQLite: 302's statement",
-     NULL, &ops_base_read_stream_1000, 0, CASE_BASELINE | CASE_NOLIB, 0, 0},
+     NULL, &ops_base_read_stream_1000, 0, CASE_BASELINE | CASE_NOLIB, 0, 0, 0},
     {360, "sqlite-read-category-100", "plain SQLite: 310's statement",
-     NULL, &ops_base_read_category_100, 0, CASE_BASELINE | CASE_NOLIB, 0, 0},
+     NULL, &ops_base_read_category_100, 0, CASE_BASELINE | CASE_NOLIB, 0, 0, 0},
     {361, "sqlite-read-category-100-group", "plain SQLite: 311's statement",
-     NULL, &ops_base_read_category_100_group, 0, CASE_BASELINE | CASE_NOLIB, 0, 0},
+     NULL, &ops_base_read_category_100_group, 0, CASE_BASELINE | CASE_NOLIB, 0, 0, 0},
 
     {400, "subscribe-wake", "commit -> lss_sub_fd wake-up of a polling thread",
-     case_subscribe_wake, NULL, 450, CASE_LAT_RATIO, 0, 0},
+     case_subscribe_wake, NULL, 450, CASE_LAT_RATIO, 0, 0, 0},
     {450, "eventfd-wake", "bare eventfd between two threads (the floor)",
-     case_eventfd_wake, NULL, 0, CASE_BASELINE | CASE_NOLIB, 0, 0},
+     case_eventfd_wake, NULL, 0, CASE_BASELINE | CASE_NOLIB, 0, 0, 0},
 
-    {500, "http-w1", "W1 over HTTP against shim-server (not implemented yet)",
-     case_http_w1, NULL, 0, CASE_SLOT, 0, 0},
+    {500, "http-w1", "W1 over HTTP, 10 connections, shim-server --test-mode",
+     case_http_w1, NULL, 502, CASE_NOLIB | CASE_HTTP, TARGET_RATIO, 0.5, 2e6},
+    {501, "http-w1-file", "W1 over HTTP against a durable file store (FULL)",
+     case_http_w1_file, NULL, 502, CASE_NOLIB | CASE_HTTP, TARGET_RATIO, 0.25,
+     0},
+    {502, "http-null", "W1 over HTTP, shim-server --null-store (the ceiling)",
+     case_http_null, NULL, 0, CASE_BASELINE | CASE_NOLIB | CASE_HTTP, 0, 0, 0},
+    {503, "http-null-wrk", "wrk against --null-store (when wrk is installed)",
+     case_http_null_wrk, NULL, 0, CASE_BASELINE | CASE_NOLIB | CASE_HTTP, 0, 0,
+     0},
 };
 
 #define NCASES (sizeof cases / sizeof cases[0])
@@ -511,6 +517,11 @@ typedef struct bench_result {
     int checks_equal; /* CASE_SAME_CHECK: c and base read back the same */
     int target_met;   /* -1 no target */
     int skipped;
+    const char *skip_why; /* NULL: the case's own text */
+    int base_shown;   /* the baseline's row was printed with another case */
+    int group;        /* ratio from interleaved runs of the HTTP group */
+    const bench_case *wrk; /* the wrk ceiling, shown with this result */
+    stats w;
 } bench_result;
 
 static int cmp_double(const void *a, const void *b)
@@ -552,6 +563,12 @@ static void fill_stats(const bench_case *c, const bench_run *r, double dt,
     out->p50_ns = hist_quantile(h, 0.50);
     out->p99_ns = hist_quantile(h, 0.99);
     out->p999_ns = hist_quantile(h, 0.999);
+    if (r->lat_given) {
+        out->mean_ns = r->lat_mean;
+        out->p50_ns = r->lat_p50;
+        out->p99_ns = r->lat_p99;
+        out->p999_ns = r->lat_p999;
+    }
     out->lib_per_op = (c->flags & CASE_NOLIB) || r->ops <= 0
                           ? -1
                           : (double)lib / r->ops;
@@ -750,6 +767,16 @@ static void median_stats(stats *runs, int n, stats *out)
 
 static stats runs_a[MAX_RUNS], runs_b[MAX_RUNS];
 
+static void set_target(bench_result *res)
+{
+    const bench_case *c = res->c;
+    if (c->target_kind == TARGET_RATIO && res->base)
+        res->target_met = res->ratio >= c->target &&
+                          (c->p99_max_ns <= 0 || res->s.p99_ns <= c->p99_max_ns);
+    else if (c->target_kind == TARGET_MSGS)
+        res->target_met = res->s.msgs_per_sec >= c->target;
+}
+
 static int run_case(const bench_case *c, const bench_case *base,
                     const bench_cfg *cfg, bench_result *res)
 {
@@ -797,10 +824,102 @@ static int run_case(const bench_case *c, const bench_case *base,
         res->ratio = median(ratio, cfg->runs);
         res->checks_equal = res->s.check == res->b.check;
     }
-    if (c->target_kind == TARGET_RATIO && base)
-        res->target_met = res->ratio >= c->target;
-    else if (c->target_kind == TARGET_MSGS)
-        res->target_met = res->s.msgs_per_sec >= c->target;
+    set_target(res);
+    return LSS_OK;
+}
+
+/* W1 over HTTP.  The HTTP cases of a selection run together: in each of
+ * --runs runs, one measurement of each, the null-store ceilings first
+ * (null, wrk when installed, memory, file), every one against a fresh
+ * shim-server.  A case's ratio is the median over runs of its ops/s over
+ * the same run's null-store ops/s (our loader's), so both sides of a ratio
+ * are measured seconds apart.  Without shim-server the cases are skipped. */
+#define HTTP_NK 4
+static stats http_runs[HTTP_NK][MAX_RUNS];
+
+static int run_http_group(bench_result **res, const bench_case **sel,
+                          size_t n, const bench_cfg *cfg, int no_baseline)
+{
+    static const int order[HTTP_NK] = {502, 503, 500, 501};
+    const bench_case *m[HTTP_NK] = {NULL, NULL, NULL, NULL};
+    int want_null = 0, shown = 0;
+    for (size_t i = 0; i < n; i++) {
+        memset(res[i], 0, sizeof *res[i]);
+        res[i]->c = sel[i];
+        res[i]->target_met = -1;
+        if (sel[i]->num == 502)
+            shown = 1; /* its row is printed as its own */
+        else if (sel[i]->num != 503 && !no_baseline)
+            want_null = 1;
+    }
+    if (!http_shim_path()) {
+        static char why[PATH_MAX + 64];
+        snprintf(why, sizeof why, "no shim-server at %s (build it, or give "
+                 "--shim PATH)", http_shim_tried());
+        for (size_t i = 0; i < n; i++) {
+            res[i]->skipped = 1;
+            res[i]->skip_why = why;
+        }
+        return LSS_OK;
+    }
+    for (int k = 0; k < HTTP_NK; k++) {
+        const bench_case *c = case_by_num(order[k]);
+        int on = k < 2 && want_null && (k == 0 || http_wrk_path());
+        for (size_t i = 0; i < n; i++)
+            on |= sel[i] == c;
+        m[k] = on ? c : NULL;
+    }
+    if (m[1] && !http_wrk_path()) {
+        m[1] = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (sel[i]->num == 503) {
+                res[i]->skipped = 1;
+                res[i]->skip_why = "wrk not found on PATH";
+            }
+    }
+    for (int i = 0; i < cfg->runs; i++)
+        for (int k = 0; k < HTTP_NK; k++) {
+            if (!m[k])
+                continue;
+            int rc = run_once(m[k], cfg, &http_runs[k][i]);
+            if (rc != LSS_OK) {
+                fprintf(stderr, "lss-bench: %s: %s\n", m[k]->name,
+                        lss_strerror(rc));
+                return rc;
+            }
+        }
+    int wrk_shown = 0;
+    for (size_t i = 0; i < n; i++)
+        wrk_shown |= sel[i]->num == 503;
+    for (size_t i = 0; i < n; i++) {
+        bench_result *r = res[i];
+        int k = 0;
+        while (k < HTTP_NK && order[k] != r->c->num)
+            k++;
+        if (r->skipped)
+            continue;
+        median_stats(http_runs[k], cfg->runs, &r->s);
+        if (k < 2 || !m[0])
+            continue;
+        double ratio[MAX_RUNS];
+        for (int j = 0; j < cfg->runs; j++)
+            ratio[j] = http_runs[0][j].ops_per_sec > 0
+                           ? http_runs[k][j].ops_per_sec /
+                                 http_runs[0][j].ops_per_sec
+                           : 0;
+        r->base = m[0];
+        median_stats(http_runs[0], cfg->runs, &r->b);
+        r->ratio = median(ratio, cfg->runs);
+        r->base_shown = shown;
+        r->group = 1;
+        if (m[1] && !wrk_shown) { /* the wrk ceiling, once, under null */
+            r->wrk = case_by_num(503);
+            median_stats(http_runs[1], cfg->runs, &r->w);
+            wrk_shown = 1;
+        }
+        shown = 1;
+        set_target(r);
+    }
     return LSS_OK;
 }
 
@@ -810,7 +929,9 @@ static int run_case(const bench_case *c, const bench_case *base,
 
 static void fmt_ns(char *out, size_t cap, double ns)
 {
-    if (ns < 1e3)
+    if (ns < 0)
+        snprintf(out, cap, "-");
+    else if (ns < 1e3)
         snprintf(out, cap, "%.0fns", ns);
     else if (ns < 1e6)
         snprintf(out, cap, "%.1fus", ns / 1e3);
@@ -854,7 +975,8 @@ static void print_stats(int num, const char *name, int indent, const stats *s)
 static void print_result(const bench_result *r, int runs)
 {
     if (r->skipped) {
-        printf("%4d  %-32s skipped: %s\n", r->c->num, r->c->name, r->c->what);
+        printf("%4d  %-32s skipped: %s\n", r->c->num, r->c->name,
+               r->skip_why ? r->skip_why : r->c->what);
         return;
     }
     print_stats(r->c->num, r->c->name, 0, &r->s);
@@ -862,14 +984,34 @@ static void print_result(const bench_result *r, int runs)
         printf("      (%s)\n", r->s.note);
     if (!r->base)
         return;
-    print_stats(r->base->num, r->base->name, 1, &r->b);
+    if (!r->base_shown) {
+        print_stats(r->base->num, r->base->name, 1, &r->b);
+        if (r->group && r->b.note)
+            printf("      (%s)\n", r->b.note);
+    }
+    if (r->wrk) {
+        print_stats(r->wrk->num, r->wrk->name, 1, &r->w);
+        if (r->w.note)
+            printf("      (%s)\n", r->w.note);
+        printf("      our loader reaches %.3fx of wrk's rate on the null "
+               "store\n",
+               r->w.ops_per_sec > 0 ? r->b.ops_per_sec / r->w.ops_per_sec : 0);
+    }
     printf("      %s %.3fx vs %d (median of %d %s)",
            r->c->flags & CASE_LAT_RATIO ? "p50 latency ratio" : "ratio",
            r->ratio, r->base->num, runs,
-           r->c->ops && r->base->ops ? "interleaved runs" : "ABBA pairs");
-    if (r->c->target_kind == TARGET_RATIO)
+           r->group                      ? "runs, each: null, memory, file"
+           : r->c->ops && r->base->ops ? "interleaved runs"
+                                       : "ABBA pairs");
+    if (r->c->target_kind == TARGET_RATIO && r->c->p99_max_ns > 0) {
+        char p99[16];
+        fmt_ns(p99, sizeof p99, r->c->p99_max_ns);
+        printf("; target >= %.2fx and p99 <= %s: %s", r->c->target, p99,
+               r->target_met ? "met" : "MISSED");
+    } else if (r->c->target_kind == TARGET_RATIO) {
         printf("; target >= %.2fx: %s", r->c->target,
                r->target_met ? "met" : "MISSED");
+    }
     if (r->c->target_kind == TARGET_MSGS)
         printf("; target >= %.0f msg/s: %s", r->c->target,
                r->target_met ? "met" : "MISSED");
@@ -972,6 +1114,12 @@ static void write_doc(lss_json_writer *w, const bench_result *res, size_t n,
     lss__jw_bool(w, malloc_calls != NULL);
     LSS_JW_LIT(w, ",\"break\":");
     lss__jw_bool(w, bench_break);
+    LSS_JW_LIT(w, ",\"http\":{\"workers\":");
+    lss__jw_int(w, bench_http.workers);
+    jw_num(w, "seconds", bench_http.seconds > 0 ? bench_http.seconds : -1, 1);
+    jw_num(w, "requests",
+           bench_http.requests > 0 ? (double)bench_http.requests : -1, 0);
+    lss__jw_char(w, '}');
     LSS_JW_LIT(w, ",\"cases\":[");
     for (size_t i = 0; i < n; i++) {
         const bench_result *r = &res[i];
@@ -982,7 +1130,12 @@ static void write_doc(lss_json_writer *w, const bench_result *res, size_t n,
             lss__jw_int(w, r->c->num);
             LSS_JW_LIT(w, ",\"name\":");
             lss__jw_strz(w, r->c->name);
-            LSS_JW_LIT(w, ",\"skipped\":true}");
+            LSS_JW_LIT(w, ",\"skipped\":true");
+            if (r->skip_why) {
+                LSS_JW_LIT(w, ",\"reason\":");
+                lss__jw_strz(w, r->skip_why);
+            }
+            lss__jw_char(w, '}');
             continue;
         }
         jw_stats(w, r->c, &r->s);
@@ -994,10 +1147,17 @@ static void write_doc(lss_json_writer *w, const bench_result *res, size_t n,
             LSS_JW_LIT(w, ",\"ratio_of\":");
             lss__jw_strz(w, r->c->flags & CASE_LAT_RATIO ? "p50_ns" : "ops_per_sec");
             LSS_JW_LIT(w, ",\"pairing\":");
-            lss__jw_strz(w, r->c->ops && r->base->ops ? "interleaved" : "abba");
+            lss__jw_strz(w, r->group                      ? "interleaved-runs"
+                            : r->c->ops && r->base->ops ? "interleaved"
+                                                        : "abba");
             if (r->c->flags & CASE_SAME_CHECK) {
                 LSS_JW_LIT(w, ",\"check_equals_baseline\":");
                 lss__jw_bool(w, r->checks_equal);
+            }
+            if (r->wrk) {
+                LSS_JW_LIT(w, ",\"wrk_baseline\":");
+                jw_stats(w, r->wrk, &r->w);
+                lss__jw_char(w, '}');
             }
         }
         if (r->target_met >= 0) {
@@ -1005,6 +1165,8 @@ static void write_doc(lss_json_writer *w, const bench_result *res, size_t n,
             lss__jw_strz(w, r->c->target_kind == TARGET_RATIO ? "ratio_min"
                                                                : "msgs_per_sec_min");
             jw_num(w, "value", r->c->target, 2);
+            if (r->c->p99_max_ns > 0)
+                jw_num(w, "p99_max_ns", r->c->p99_max_ns, 0);
             LSS_JW_LIT(w, ",\"met\":");
             lss__jw_bool(w, r->target_met);
             lss__jw_char(w, '}');
@@ -1207,6 +1369,47 @@ static int compare_main(int argc, char **argv)
  * --self-check: the verification itself must fail on a wrong answer
  * ---------------------------------------------------------------------- */
 
+/* The HTTP cases, without their baseline: checks stable across runs, and
+ * a simulated wrong answer from the server (one write position flipped)
+ * must fail the verification. */
+static int self_check_http(const bench_cfg *cfg)
+{
+    static const int nums[] = {500, 501};
+    if (!http_shim_path()) {
+        printf("skip 500-501: shim-server not found\n");
+        return 0;
+    }
+    int failed = 0;
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        const bench_case *c = case_by_num(nums[i]);
+        bench_result r1, r2, rb;
+        bench_break = 0;
+        int rc = run_case(c, NULL, cfg, &r1);
+        if (rc == LSS_OK)
+            rc = run_case(c, NULL, cfg, &r2);
+        if (rc != LSS_OK) {
+            printf("FAIL %d %s: %s\n", c->num, c->name, lss_strerror(rc));
+            failed++;
+            continue;
+        }
+        bench_break = 1;
+        int rcb = run_case(c, NULL, cfg, &rb);
+        bench_break = 0;
+        int stable = r1.s.check == r2.s.check;
+        int caught = rcb == LSS_EINTERNAL ||
+                     (rcb == LSS_OK && rb.s.check != r1.s.check);
+        failed += !(stable && caught);
+        printf("%s %d %s: check %016llx %s, broken answer %s\n",
+               stable && caught ? "ok  " : "FAIL", c->num, c->name,
+               (unsigned long long)r1.s.check,
+               stable ? "stable" : "NOT STABLE",
+               rcb == LSS_EINTERNAL ? "failed the verification (caught)"
+               : caught             ? "changed the check (caught)"
+                                    : "NOT CAUGHT");
+    }
+    return failed;
+}
+
 static int self_check(const bench_cfg *cfg0)
 {
     static const int nums[] = {201, 203, 210, 220, 301, 302, 310, 311, 400};
@@ -1246,6 +1449,7 @@ static int self_check(const bench_cfg *cfg0)
                                              : "DIFFERS FROM BASELINE",
                (unsigned long long)rb.s.check, caught ? "caught" : "NOT CAUGHT");
     }
+    failed += self_check_http(&cfg);
     printf("self-check: %s\n", failed ? "FAILED" : "passed");
     return failed ? 1 : 0;
 }
@@ -1305,7 +1509,10 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: lss-bench [CASE...|all] [--runs N] [--size N] [--json FILE]\n"
             "                 [--backend memory|file] [--dir DIR] [--count-malloc]\n"
-            "                 [--no-baseline]\n"
+            "                 [--no-baseline] [--shim PATH] [--workers N]\n"
+            "                 [--seconds S | --requests N]\n"
+            "       lss-bench http --url http://HOST:PORT [--workers N]\n"
+            "                 [--seconds S | --requests N] [--token T] [--null-store]\n"
             "       lss-bench compare OLD.json NEW.json [--band PCT]\n"
             "       lss-bench --self-check [--size N]\n"
             "       lss-bench --list\n");
@@ -1318,7 +1525,10 @@ static void list_cases(void)
         printf("%4d  %-31s %s", c->num, c->name, c->what);
         if (c->baseline)
             printf(" [baseline %d]", c->baseline);
-        if (c->target_kind == TARGET_RATIO)
+        if (c->target_kind == TARGET_RATIO && c->p99_max_ns > 0)
+            printf(" [target ratio >= %.2f, p99 <= %.1f ms]", c->target,
+                   c->p99_max_ns / 1e6);
+        else if (c->target_kind == TARGET_RATIO)
             printf(" [target ratio >= %.2f]", c->target);
         if (c->target_kind == TARGET_MSGS)
             printf(" [target >= %.0f msg/s]", c->target);
@@ -1400,6 +1610,16 @@ static int parse_args(int argc, char **argv, bench_args *a)
             a->self_check = 1;
         } else if (!strcmp(arg, "--no-baseline")) {
             a->no_baseline = 1;
+        } else if (!strcmp(arg, "--shim") && has_val) {
+            bench_http.shim = argv[++i];
+        } else if (!strcmp(arg, "--workers") && has_val) {
+            bench_http.workers = atoi(argv[++i]);
+        } else if (!strcmp(arg, "--seconds") && has_val) {
+            bench_http.seconds = atof(argv[++i]);
+            bench_http.requests = 0;
+        } else if (!strcmp(arg, "--requests") && has_val) {
+            bench_http.requests = atol(argv[++i]);
+            bench_http.seconds = 0;
         } else if (arg[0] == '-') {
             usage(stderr);
             return 2;
@@ -1410,6 +1630,10 @@ static int parse_args(int argc, char **argv, bench_args *a)
     if (a->runs < 1 || a->runs > MAX_RUNS || a->size < 1) {
         fprintf(stderr, "lss-bench: need 1 <= runs <= %d and size >= 1\n",
                 MAX_RUNS);
+        return 2;
+    }
+    if (bench_http.workers < 1 || bench_http.workers > 4096) {
+        fprintf(stderr, "lss-bench: need 1 <= workers <= 4096\n");
         return 2;
     }
     if (!a->nsel)
@@ -1446,11 +1670,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "compare"))
         return compare_main(argc, argv);
-    if (argc > 1 && !strcmp(argv[1], "http")) {
-        fprintf(stderr, "lss-bench http: W1 over HTTP is not implemented yet "
-                        "(case slot 500)\n");
-        return 2;
-    }
+    if (argc > 1 && !strcmp(argv[1], "http"))
+        return http_main(argc, argv);
     malloc_counter_init();
     bench_args a = {.runs = 3, .size = 100};
     int rc = parse_args(argc, argv, &a);
@@ -1470,13 +1691,30 @@ int main(int argc, char **argv)
         return rc;
     }
     static bench_result res[NCASES];
+    int http_done = 0;
     print_header();
     for (size_t i = 0; i < a.nsel; i++) {
         const bench_case *c = a.sel[i];
         const bench_case *base = c->baseline && !a.no_baseline
                                      ? case_by_num(c->baseline)
                                      : NULL;
-        if (run_case(c, base, &cfg, &res[i]) != LSS_OK) {
+        if ((c->flags & CASE_HTTP) && !http_done) {
+            /* all of the selection's HTTP cases at once, interleaved */
+            const bench_case *hs[NCASES];
+            bench_result *hr[NCASES];
+            size_t hn = 0;
+            for (size_t j = i; j < a.nsel; j++)
+                if (a.sel[j]->flags & CASE_HTTP) {
+                    hs[hn] = a.sel[j];
+                    hr[hn++] = &res[j];
+                }
+            http_done = 1;
+            if (run_http_group(hr, hs, hn, &cfg, a.no_baseline) != LSS_OK) {
+                cleanup();
+                return 1;
+            }
+        } else if (!(c->flags & CASE_HTTP) &&
+                   run_case(c, base, &cfg, &res[i]) != LSS_OK) {
             cleanup();
             return 1;
         }
