@@ -322,4 +322,19 @@ const char *http_wrk_path(void);
 /* lss-bench http --url ...: argv[1] is "http". */
 int http_main(int argc, char **argv);
 
+/* W3 (cases_sse.c) on top of cases_http.c: one shim-server --test-mode at a
+ * time; the W1 loader against it (bench_http.workers connections, requests
+ * timed after a warm-up), calling on_write for every acknowledged write,
+ * warm-up included (sent_ns: bench_ns() when it was sent), after the run. */
+typedef void (*http_write_hook)(void *arg, int stream, int64_t pos,
+                                uint64_t sent_ns);
+const char *http_token(void);
+int http_shim_memory_start(int *port, int *pid);
+void http_shim_memory_stop(void);
+int http_w1_load(bench_run *r, int port, int pid, long requests,
+                 http_write_hook on_write, void *arg);
+/* W3 with SSE subscribers (cases_sse.c) */
+extern long bench_sse_subscribers; /* --subscribers (10,000) */
+int case_sse_w3(bench_run *r);
+
 #endif /* LSS_BENCH_H */

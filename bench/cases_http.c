@@ -327,6 +327,8 @@ typedef struct http_load {
     uint64_t real_off;  /* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
     int timed;
     uint64_t now;       /* the last clock reading */
+    http_write_hook on_write; /* W3: every acknowledged write, or NULL */
+    void *on_write_arg;
 } http_load;
 
 static void fail(http_load *h, const char *fmt, ...)
@@ -1019,6 +1021,10 @@ static int http_load_run(http_load *h)
         if (!h->null_store && !h->bad)
             read_back(h);
     }
+    for (int s = 0; h->on_write && s < W1_STREAMS; s++)
+        for (size_t i = 0; i < h->pos[s].n; i++)
+            h->on_write(h->on_write_arg, s, h->pos[s].v[i].pos,
+                        h->pos[s].v[i].counter - h->real_off);
     load_free(h);
     if (rc != 0 && !h->bad)
         fail(h, "connection failed");
@@ -1619,4 +1625,62 @@ int http_main(int argc, char **argv)
            h.seconds > 0 ? " (time-bounded: not comparable between runs)"
                          : " (comparable between runs on a fresh server)");
     return h.errors ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * For W3 (cases_sse.c): one shim-server --test-mode and the W1 loader
+ * ---------------------------------------------------------------------- */
+
+static shim_proc w3_shim = {.pid = 0, .out = -1};
+
+const char *http_token(void)
+{
+    return HTTP_TOKEN;
+}
+
+int http_shim_memory_start(int *port, int *pid)
+{
+    int rc = shim_start(&w3_shim, SHIM_MEMORY, NULL);
+    if (rc == LSS_OK) {
+        *port = w3_shim.port;
+        *pid = (int)w3_shim.pid;
+    }
+    return rc;
+}
+
+void http_shim_memory_stop(void)
+{
+    shim_stop(&w3_shim);
+}
+
+int http_w1_load(bench_run *r, int port, int pid, long requests,
+                 http_write_hook on_write, void *arg)
+{
+    http_target t;
+    local_target(&t, port, HTTP_TOKEN);
+    http_load h;
+    memset(&h, 0, sizeof h);
+    h.ep = -1;
+    h.t = &t;
+    h.workers = bench_http.workers;
+    h.requests = requests;
+    h.warm = h.requests / 20 + 10L * h.workers;
+    h.fresh = 1;
+    h.r = r;
+    h.server = (pid_t)pid;
+    h.on_write = on_write;
+    h.on_write_arg = arg;
+    int rc = http_load_run(&h);
+    if (rc != LSS_OK) {
+        fprintf(stderr, "lss-bench: W1 over HTTP: %s%s\n",
+                rc == LSS_EINTERNAL ? "verification FAILED: " : "", h.why);
+        return rc;
+    }
+    if (h.errors) {
+        fprintf(stderr, "lss-bench: W1 over HTTP: %llu requests failed\n",
+                (unsigned long long)h.errors);
+        return LSS_EIO;
+    }
+    r->check = h.check;
+    return LSS_OK;
 }

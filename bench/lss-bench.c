@@ -467,6 +467,9 @@ static const bench_case cases[] = {
     {503, "http-null-wrk", "wrk against --null-store (when wrk is installed)",
      case_http_null_wrk, NULL, 0, CASE_BASELINE | CASE_NOLIB | CASE_HTTP, 0, 0,
      0},
+
+    {600, "w3-sse-10k", "W3: W1 over HTTP with 10,000 SSE subscribers",
+     case_sse_w3, NULL, 0, CASE_NOLIB, 0, 0, 0},
 };
 
 #define NCASES (sizeof cases / sizeof cases[0])
@@ -1620,6 +1623,8 @@ static int parse_args(int argc, char **argv, bench_args *a)
         } else if (!strcmp(arg, "--requests") && has_val) {
             bench_http.requests = atol(argv[++i]);
             bench_http.seconds = 0;
+        } else if (!strcmp(arg, "--subscribers") && has_val) {
+            bench_sse_subscribers = atol(argv[++i]);
         } else if (arg[0] == '-') {
             usage(stderr);
             return 2;
