@@ -106,6 +106,11 @@ static inline size_t lss__json_tape_need(size_t n)
 int lss__json_scan(lss_json_doc *doc, const char *p, size_t n, unsigned expand,
                    lss_json_tok *tok, size_t cap, lss_json_err *err);
 
+/* 1 if s[0..n) is well-formed UTF-8 by the scanner's own rules (no
+ * overlongs, surrogates, > U+10FFFF or truncation), else 0.  U+0000 is
+ * allowed here; callers that forbid it check for it. */
+int lss__utf8_valid(const char *s, size_t n);
+
 /* ------------------------------------------------------------------------
  * Accessors.  Token pointers are into doc->tok; NULL means "absent" and is
  * accepted everywhere a token is read.

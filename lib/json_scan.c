@@ -226,6 +226,22 @@ static size_t utf8_seq(const unsigned char *p, size_t i, size_t n)
     return len;
 }
 
+int lss__utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = utf8_seq(p, i, n);
+        if (!len)
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
 static int hex_val(unsigned c)
 {
     if (c - '0' < 10u)

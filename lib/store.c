@@ -314,53 +314,13 @@ static lss__ns *ns_get(lss_conn *c, const char *id, size_t id_n)
     return ns;
 }
 
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char b = s[i];
-        if (b < 0x80) {
-            if (b == 0)
-                return 0;
-            i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if (b >= 0xC2 && b <= 0xDF) {
-            len = 2;
-            cp = b & 0x1F;
-        } else if (b >= 0xE0 && b <= 0xEF) {
-            len = 3;
-            cp = b & 0x0F;
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            len = 4;
-            cp = b & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return 0;
-        i += len;
-    }
-    return 1;
-}
-
 static int check_ns_id(lss_conn *c, const char *id, size_t n)
 {
     if (!id || n == 0)
         return lss__err(c, LSS_ENAME, "namespace ID must be a non-empty string");
     if (n > LSS_NS_ID_MAX)
         return lss__err(c, LSS_ENAME, "namespace ID must be at most 255 bytes");
-    if (!utf8_valid((const unsigned char *)id, n))
+    if (!lss__utf8_valid(id, n) || memchr(id, '\0', n))
         return lss__err(c, LSS_ENAME,
                         "namespace ID must be UTF-8 without U+0000");
     return LSS_OK;
