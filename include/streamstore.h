@@ -576,6 +576,11 @@ LSS_API int lss_ndjson_write(const lss_message *m, char *out, size_t cap,
 /* lss_rpc_req flags. */
 #define LSS_RPC_NULL_STORE 0x1 /* benchmarking: answer envelope-valid calls
                                   with {"globalPosition":1,"position":0} */
+/* The call may be run after the writes that come later in the batch: set it
+ * when no later request of the batch comes from the same client (calls of
+ * different clients are concurrent, so either order is correct).  Reads so
+ * marked no longer split the batch's writes into several transactions. */
+#define LSS_RPC_MAY_DEFER 0x2
 
 /* RPC methods, for metrics (lss_rpc_req.method). */
 #define LSS_RPC_METHOD_MAP(X)                                                \
@@ -625,8 +630,9 @@ typedef struct lss_rpc_req {
 
 /* Execute reqs[0..n) in order, as if one after another, with the appends of
  * consecutive write calls committed together (group commit): a read that
- * follows a write in the array sees it.  Every request gets a status and a
- * response, errors included (the error body of PROTOCOL.md 5.2).  Returns
+ * follows a write in the array sees it.  A call flagged LSS_RPC_MAY_DEFER
+ * (other than a write) runs after every write of the batch instead.  Every
+ * request gets a status and a response, errors included (the error body of PROTOCOL.md 5.2).  Returns
  * LSS_OK, or LSS_EINVAL / LSS_ENOMEM when no request could be processed
  * (each then has status 500 and a response where possible).  Uses the
  * session's cursor: close any open cursor first (else LSS_EMISUSE). */

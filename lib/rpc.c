@@ -62,6 +62,7 @@ typedef struct pend {
 typedef struct slot {
     size_t off, len;
     const char *fixed; /* a static body instead (out of memory) */
+    int deferred;      /* LSS_RPC_MAY_DEFER: served after the writes */
 } slot;
 
 struct lss__rpc {
@@ -1558,21 +1559,27 @@ static int envelope(call *k)
     return 1;
 }
 
-/* Serve one request.  Returns 1 when it is a write waiting in the queue,
- * 0 when it has been answered (resp_end is the caller's). */
-static int serve(call *k, lss_rpc_req *reqs)
+enum { SERVED, QUEUED, DEFERRED };
+
+/* Serve one request.  Returns QUEUED when it is a write waiting in the
+ * queue, DEFERRED when it is to be served again after the batch's writes
+ * (may_defer), SERVED when it has been answered (resp_end is the
+ * caller's). */
+static int serve(call *k, lss_rpc_req *reqs, int may_defer)
 {
     if (!envelope(k))
-        return 0;
+        return SERVED;
     int m = k->q->method;
     if (k->q->flags & LSS_RPC_NULL_STORE) {
         O_LIT(k->r, "{\"globalPosition\":1,\"position\":0}");
-        return 0;
+        return SERVED;
     }
     if (m == LSS_RPC_STREAM_WRITE)
-        return m_stream_write(k);
+        return m_stream_write(k) ? QUEUED : SERVED;
     if (m == LSS_RPC_STREAM_WRITE_BATCH)
-        return m_stream_write_batch(k);
+        return m_stream_write_batch(k) ? QUEUED : SERVED;
+    if (may_defer && (k->q->flags & LSS_RPC_MAY_DEFER))
+        return DEFERRED;
     /* Anything else may read what the queued writes are about to write.
      * The flush answers them, so this response starts after theirs. */
     flush(k->c, k->r, reqs);
@@ -1581,7 +1588,7 @@ static int serve(call *k, lss_rpc_req *reqs)
         answer[m](k);
     else
         error_msg(k, 500, "INTERNAL_ERROR", "unhandled method");
-    return 0;
+    return SERVED;
 }
 
 static void fail_all(lss_rpc_req *reqs, size_t n, const char *body)
@@ -1639,6 +1646,7 @@ int lss_rpc_batch(lss_conn *c, lss_rpc_req *reqs, size_t n)
     lss__arena_reset(&r->arena);
     trim(c, r);
     r->ap_n = r->mi_n = 0;
+    size_t deferred = 0;
     for (size_t i = 0; i < n; i++) {
         call k;
         memset(&k, 0, sizeof k);
@@ -1647,10 +1655,28 @@ int lss_rpc_batch(lss_conn *c, lss_rpc_req *reqs, size_t n)
         k.q = &reqs[i];
         k.idx = i;
         resp_begin(&k);
-        if (!serve(&k, reqs))
+        int st = serve(&k, reqs, 1);
+        r->slot[i].deferred = st == DEFERRED;
+        if (st == DEFERRED)
+            deferred++;
+        else if (st == SERVED)
             resp_end(&k);
     }
     flush(c, r, reqs);
+    for (size_t i = 0; deferred && i < n; i++) {
+        if (!r->slot[i].deferred)
+            continue;
+        deferred--;
+        call k;
+        memset(&k, 0, sizeof k);
+        k.c = c;
+        k.r = r;
+        k.q = &reqs[i];
+        k.idx = i;
+        resp_begin(&k);
+        serve(&k, reqs, 0);
+        resp_end(&k);
+    }
     for (size_t i = 0; i < n; i++) {
         const slot *s = &r->slot[i];
         reqs[i].resp = s->fixed ? s->fixed : r->out.p + s->off;

@@ -39,6 +39,7 @@ static struct {
     hist write, read;
     int64_t subs[SK_N];
     uint64_t pokes;
+    uint64_t batches, batch_calls;
     uint64_t disc[SD_N];
     int64_t size_bytes;
     time_t size_at;
@@ -80,6 +81,12 @@ void metrics_write_seconds(double s)
 void metrics_read_seconds(double s)
 {
     observe(&M.read, s);
+}
+
+void metrics_batch(size_t calls)
+{
+    M.batches++;
+    M.batch_calls += calls;
 }
 
 void metrics_sse_gauge(int kind, int delta)
@@ -175,6 +182,14 @@ int metrics_render(sbuf *b, const shim_cfg *cfg)
                 rc |= out(b, "streamstore_rpc_requests_total{method=\"%s\",status=\"%d\"} %llu\n",
                           lss_rpc_method_name(m), s + ST_MIN,
                           (unsigned long long)M.rpc[m][s]);
+    rc |= out(b, "# HELP streamstore_rpc_batches_total Store calls made for RPC calls"
+                 " (each one group commit).\n"
+                 "# TYPE streamstore_rpc_batches_total counter\n"
+                 "streamstore_rpc_batches_total %llu\n"
+                 "# HELP streamstore_rpc_batched_calls_total RPC calls in those.\n"
+                 "# TYPE streamstore_rpc_batched_calls_total counter\n"
+                 "streamstore_rpc_batched_calls_total %llu\n",
+              (unsigned long long)M.batches, (unsigned long long)M.batch_calls);
     rc |= render_hist(b, "streamstore_write_duration_seconds",
                       "Server-side time of stream.write and stream.writeBatch.",
                       &M.write);

@@ -2,11 +2,20 @@
  * keep-alive and pipelining, timers, and the turn's RPC batch.
  *
  * A turn reads every ready socket once, parses every complete request, and
- * hands all the /rpc calls of the turn to one lss_rpc_batch() call, so the
- * writes that arrive together commit in one transaction (group commit).
- * Then it writes the answers, in order per connection.  A connection with
- * calls in the batch parses no further non-RPC request until the batch has
- * answered (answers stay in order); it is picked up again next turn.
+ * queues the /rpc calls in a batch.  The store runs on a worker thread: at
+ * the end of a turn, if the worker is idle, the batch goes to it as one
+ * lss_rpc_batch() call (the writes in it commit in one transaction: group
+ * commit), and the loop goes on reading, parsing and sending while the
+ * worker runs it; calls that arrive meanwhile make the next batch, so the
+ * longer a commit takes (an fsync), the larger the next group.  When the
+ * worker is done, the loop writes the answers, in order per connection.
+ * A connection with calls not yet answered parses no further non-RPC
+ * request, and its socket is not read (its input buffer holds the bodies
+ * the worker is reading): on the first readiness it is taken off epoll
+ * ("parked") until its calls are answered.
+ *
+ * With --null-store the batch runs inline on the loop thread, as the
+ * cheapest possible server (the HTTP ceiling W1 is measured against).
  *
  * SIGTERM/SIGINT are taken by a small thread (sigwait): it shuts the
  * listening socket down at once, wakes the loop, and ends the process if
@@ -34,6 +43,7 @@
 #define OUT_HIGH ((size_t)4 << 20) /* stop parsing a connection's requests */
 #define BUF_KEEP ((size_t)64 << 10) /* pooled buffers above this are freed */
 #define MAX_EVENTS 256
+#define HOLD_MAX_US 1000 /* longest wait for a batch to fill */
 /* From the signal to _exit() at the latest.  Tearing down a large process
  * (an in-memory store of a few hundred MB) takes tens of milliseconds more,
  * and the whole must stay under PROTOCOL.md 2.8's 100 ms. */
@@ -59,6 +69,16 @@ typedef struct slot {
     int keep_alive;
 } slot;
 
+/* A batch of /rpc calls: filled by the loop, run by the worker. */
+typedef struct batch {
+    lss_rpc_req *reqs;
+    slot *slots;
+    size_t n, cap;
+    sbuf nsbuf;
+    int rc;
+    int64_t t0_us, t1_us;
+} batch;
+
 struct server {
     const shim_cfg *cfg;
     lss_db *db;
@@ -75,12 +95,25 @@ struct server {
     conn *ready;      /* to process next turn */
     conn live;        /* sentinel of the open connections */
     conn thead[T_N];  /* sentinels of the timer lists */
-    lss_rpc_req *reqs;
-    slot *slots;
-    size_t bn, bcap;
-    sbuf nsbuf;
+    batch bt[2];
+    batch *fill;      /* calls being queued */
+    batch *run;       /* on the worker (or done, not yet answered) */
+    unsigned batch_seq;
+    int expect;         /* calls lately seen in one batch */
+    int64_t hold_until; /* us: waiting for them since the worker is free */
+    int64_t last_run;   /* us the last batch took */
     unsigned rpc_flags;
     int stopping;
+    /* The store worker (absent with --null-store). */
+    lss_conn *wc;
+    pthread_t wthread;
+    int wstarted;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    batch *wjob;      /* handed over, not yet taken */
+    int wquit;
+    int donefd;       /* eventfd: the worker finished s->run */
+    evsrc src_done;
 };
 
 /* The signal thread outlives server_run() so that its deadline also covers
@@ -289,7 +322,7 @@ static conn *conn_new(server *s)
 
 static void conn_mask(server *s, conn *c)
 {
-    if (c->dead)
+    if (c->dead || c->parked)
         return;
     uint32_t m = 0;
     int want_in = !c->rd_eof;
@@ -549,9 +582,40 @@ void conn_unwatch_sub(server *s, conn *c, int fd)
  * Reading and processing
  * ---------------------------------------------------------------------- */
 
+/* Take c off epoll while its calls are unanswered: reading could move its
+ * input buffer under the worker, and a hang-up would be reported again and
+ * again.  batch_done() puts it back. */
+static void conn_park(server *s, conn *c)
+{
+    if (c->parked)
+        return;
+    epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    c->parked = 1;
+    c->ev_mask = 0;
+}
+
+static void conn_unpark(server *s, conn *c)
+{
+    if (!c->parked || c->dead)
+        return;
+    c->parked = 0;
+    uint32_t m = EPOLLIN;
+    struct epoll_event ev = {.events = m, .data.ptr = &c->src_sock};
+    if (epoll_ctl(s->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        conn_close(s, c, 1);
+        return;
+    }
+    c->ev_mask = m;
+    conn_mask(s, c);
+}
+
 static void conn_read(server *s, conn *c)
 {
-    if (c->mode == M_HTTP && c->in_pos && !c->n_pending) {
+    if (c->n_pending) {
+        conn_park(s, c);
+        return;
+    }
+    if (c->mode == M_HTTP && c->in_pos) {
         size_t rest = c->in.len - c->in_pos;
         if (rest)
             memmove(c->in.p, c->in.p + c->in_pos, rest);
@@ -754,32 +818,33 @@ static void conn_retime(server *s, conn *c)
 
 int batch_add(server *s, conn *c, const char *body, size_t n)
 {
-    if (s->bn == s->bcap) {
-        size_t cap = s->bcap ? s->bcap * 2 : 64;
-        lss_rpc_req *r = realloc(s->reqs, cap * sizeof *r);
+    batch *b = s->fill;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        lss_rpc_req *r = realloc(b->reqs, cap * sizeof *r);
         if (!r)
             return -1;
-        s->reqs = r;
-        slot *sl = realloc(s->slots, cap * sizeof *sl);
+        b->reqs = r;
+        slot *sl = realloc(b->slots, cap * sizeof *sl);
         if (!sl)
             return -1;
-        s->slots = sl;
-        s->bcap = cap;
+        b->slots = sl;
+        b->cap = cap;
     }
-    size_t off = s->nsbuf.len;
-    if (sbuf_add(&s->nsbuf, c->ns, c->ns_n) != 0)
+    size_t off = b->nsbuf.len;
+    if (sbuf_add(&b->nsbuf, c->ns, c->ns_n) != 0)
         return -1;
-    lss_rpc_req *r = &s->reqs[s->bn];
+    lss_rpc_req *r = &b->reqs[b->n];
     memset(r, 0, sizeof *r);
     r->body = body;
     r->body_n = n;
     r->flags = s->rpc_flags;
-    slot *sl = &s->slots[s->bn];
+    slot *sl = &b->slots[b->n];
     sl->c = c;
     sl->ns_off = (uint32_t)off;
     sl->ns_n = (uint32_t)c->ns_n;
     sl->keep_alive = ka(c);
-    s->bn++;
+    b->n++;
     c->n_pending++;
     return 0;
 }
@@ -796,20 +861,21 @@ static int is_read_method(int m)
            m == LSS_RPC_NS_STREAMS || m == LSS_RPC_NS_CATEGORIES;
 }
 
-static void batch_run(server *s)
+static void batch_exec(lss_conn *lc, batch *b)
 {
-    if (!s->bn)
-        return;
-    for (size_t i = 0; i < s->bn; i++) {
-        s->reqs[i].ns = s->nsbuf.p + s->slots[i].ns_off;
-        s->reqs[i].ns_n = s->slots[i].ns_n;
-    }
-    int64_t t0 = shim_now_us();
-    int rc = lss_rpc_batch(s->lc, s->reqs, s->bn);
-    double dt = (double)(shim_now_us() - t0) / 1e6;
-    for (size_t i = 0; i < s->bn; i++) {
-        conn *c = s->slots[i].c;
-        lss_rpc_req *r = &s->reqs[i];
+    b->t0_us = shim_now_us();
+    b->rc = lss_rpc_batch(lc, b->reqs, b->n);
+    b->t1_us = shim_now_us();
+}
+
+/* Answer the calls of a batch the store has run. */
+static void batch_done(server *s, batch *b)
+{
+    double dt = (double)(b->t1_us - b->t0_us) / 1e6;
+    metrics_batch(b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        conn *c = b->slots[i].c;
+        lss_rpc_req *r = &b->reqs[i];
         int status = r->status ? r->status : 500;
         const char *body = r->resp;
         size_t n = r->resp_n;
@@ -817,8 +883,7 @@ static void batch_run(server *s)
         if (!body || !n) {
             status = 500;
             n = json_error(fallback, sizeof fallback, "INTERNAL_ERROR",
-                           lss_strerror(rc),
-                           NULL, NULL, 0);
+                           lss_strerror(b->rc), NULL, NULL, 0);
             body = fallback;
         }
         metrics_rpc(r->method, status);
@@ -838,18 +903,161 @@ static void batch_run(server *s)
         if (c->dead)
             continue;
         if (put_response(s, c, EP_RPC, status, "application/json", NULL, body,
-                         n, s->slots[i].keep_alive, 0) != 0) {
+                         n, b->slots[i].keep_alive, 0) != 0) {
             conn_close(s, c, 1);
             continue;
         }
         if (!c->n_pending) {
+            conn_unpark(s, c);
+            if (c->dead)
+                continue;
             if (conn_flush(s, c) == 0 && !c->closing && c->in.len > c->in_pos)
                 push_ready(s, c);
             conn_retime(s, c);
         }
     }
-    s->bn = 0;
-    s->nsbuf.len = 0;
+    b->n = 0;
+    b->nsbuf.len = 0;
+}
+
+/* Hand the queued calls to the store, if it is free.  A call may be
+ * answered after later writes of the batch when nothing later in the batch
+ * comes from its connection (the calls of different connections are
+ * concurrent), so that the batch's writes commit as one group. */
+static void batch_submit(server *s)
+{
+    batch *b = s->fill;
+    if (s->run || !b->n)
+        return;
+    if (s->wstarted) {
+        /* The clients just answered will be back shortly: when more calls
+         * were seen together lately than are queued, wait a little for them
+         * (at most what the last batch took) so that one commit serves them
+         * all -- the store's commit delay (store.c gather()) one level up.
+         * A wait that runs out lowers the expectation. */
+        if ((int)b->n < s->expect) {
+            int64_t now = shim_now_us();
+            if (!s->hold_until) {
+                int64_t d = s->last_run < HOLD_MAX_US ? s->last_run : HOLD_MAX_US;
+                s->hold_until = now + d;
+            }
+            if (now < s->hold_until)
+                return;
+            s->expect = (s->expect + (int)b->n) / 2;
+        }
+        s->hold_until = 0;
+        if ((int)b->n > s->expect)
+            s->expect = (int)b->n;
+    }
+    unsigned mark = ++s->batch_seq;
+    if (!mark)
+        mark = ++s->batch_seq;
+    for (size_t i = b->n; i-- > 0;) {
+        conn *c = b->slots[i].c;
+        b->reqs[i].ns = b->nsbuf.p + b->slots[i].ns_off;
+        b->reqs[i].ns_n = b->slots[i].ns_n;
+        if (c->batch_mark != mark) {
+            c->batch_mark = mark;
+            b->reqs[i].flags |= LSS_RPC_MAY_DEFER;
+        }
+    }
+    if (!s->wstarted) {
+        batch_exec(s->lc, b);
+        batch_done(s, b);
+        return;
+    }
+    s->run = b;
+    s->fill = b == &s->bt[0] ? &s->bt[1] : &s->bt[0];
+    pthread_mutex_lock(&s->wmu);
+    s->wjob = b;
+    pthread_cond_signal(&s->wcv);
+    pthread_mutex_unlock(&s->wmu);
+}
+
+static void *worker_main(void *arg)
+{
+    server *s = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    for (;;) {
+        pthread_mutex_lock(&s->wmu);
+        while (!s->wjob && !s->wquit)
+            pthread_cond_wait(&s->wcv, &s->wmu);
+        batch *b = s->wjob;
+        s->wjob = NULL;
+        pthread_mutex_unlock(&s->wmu);
+        if (!b)
+            break;
+        batch_exec(s->wc, b);
+        uint64_t one = 1;
+        while (write(s->donefd, &one, sizeof one) < 0 && errno == EINTR) {
+        }
+    }
+    return NULL;
+}
+
+static void worker_done(server *s)
+{
+    uint64_t v;
+    while (read(s->donefd, &v, sizeof v) < 0 && errno == EINTR) {
+    }
+    batch *b = s->run;
+    if (!b)
+        return;
+    s->run = NULL;
+    s->last_run = b->t1_us - b->t0_us;
+    batch_done(s, b);
+}
+
+static int worker_start(server *s)
+{
+    if (s->cfg->null_store)
+        return 0;
+    if (lss_conn_open(s->db, &s->wc) != LSS_OK)
+        return -1;
+    s->donefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->donefd < 0)
+        return -1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->src_done};
+    if (epoll_ctl(s->ep, EPOLL_CTL_ADD, s->donefd, &ev) != 0)
+        return -1;
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_cond_init(&s->wcv, NULL);
+    if (pthread_create(&s->wthread, NULL, worker_main, s) != 0) {
+        pthread_cond_destroy(&s->wcv);
+        pthread_mutex_destroy(&s->wmu);
+        return -1;
+    }
+    s->wstarted = 1;
+    return 0;
+}
+
+/* Let the worker finish what it runs, then stop it.  Unanswered calls are
+ * dropped: their connections are closed next. */
+static void worker_stop(server *s)
+{
+    if (s->wstarted) {
+        pthread_mutex_lock(&s->wmu);
+        s->wquit = 1;
+        pthread_cond_signal(&s->wcv);
+        pthread_mutex_unlock(&s->wmu);
+        pthread_join(s->wthread, NULL);
+        pthread_cond_destroy(&s->wcv);
+        pthread_mutex_destroy(&s->wmu);
+        s->wstarted = 0;
+    }
+    for (int k = 0; k < 2; k++) {
+        batch *b = &s->bt[k];
+        for (size_t i = 0; i < b->n; i++)
+            b->slots[i].c->n_pending--;
+        b->n = 0;
+    }
+    s->run = NULL;
+    if (s->wc) {
+        lss_conn_close(s->wc);
+        s->wc = NULL;
+    }
 }
 
 /* ------------------------------------------------------------------------
@@ -895,7 +1103,7 @@ static void do_accept(server *s)
     }
 }
 
-static int next_timeout(server *s)
+static int64_t next_timeout_ms(server *s)
 {
     int64_t best = -1;
     for (int l = 1; l < T_N; l++) {
@@ -910,7 +1118,23 @@ static int next_timeout(server *s)
     }
     if (best < 0 || best > 60000)
         best = 60000;
-    return (int)best + 1;
+    return best + 1;
+}
+
+/* How long epoll may sleep: until the next timer, or the end of a batch
+ * hold, or not at all when connections are ready. */
+static struct timespec next_timeout(server *s)
+{
+    int64_t ns = s->ready ? 0 : next_timeout_ms(s) * 1000000;
+    if (s->hold_until && !s->ready) {
+        int64_t h = (s->hold_until - shim_now_us()) * 1000;
+        if (h < 0)
+            h = 0;
+        if (h < ns)
+            ns = h;
+    }
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    return ts;
 }
 
 static void timers_run(server *s)
@@ -941,9 +1165,16 @@ static void reap(server *s)
             pp = &(*pp)->next_work;
         }
     }
+    conn *keep = NULL;
     while (s->dead) {
         conn *c = s->dead;
         s->dead = c->next_free;
+        if (c->n_pending) {
+            /* The worker may still read its input: pooled when answered. */
+            c->next_free = keep;
+            keep = c;
+            continue;
+        }
         if (c->in.cap > BUF_KEEP)
             sbuf_free(&c->in);
         if (c->out.cap > BUF_KEEP)
@@ -951,6 +1182,7 @@ static void reap(server *s)
         c->next_free = s->pool;
         s->pool = c;
     }
+    s->dead = keep;
 }
 
 /* ------------------------------------------------------------------------
@@ -1061,9 +1293,20 @@ static void server_free(server *s)
         sbuf_free(&c->out);
         free(c);
     }
-    free(s->reqs);
-    free(s->slots);
-    sbuf_free(&s->nsbuf);
+    while (s->dead) { /* only if the loop could not stop the worker */
+        conn *c = s->dead;
+        s->dead = c->next_free;
+        sbuf_free(&c->in);
+        sbuf_free(&c->out);
+        free(c);
+    }
+    for (int k = 0; k < 2; k++) {
+        free(s->bt[k].reqs);
+        free(s->bt[k].slots);
+        sbuf_free(&s->bt[k].nsbuf);
+    }
+    if (s->donefd >= 0)
+        close(s->donefd);
     if (s->spare_fd >= 0)
         close(s->spare_fd);
     if (s->stopfd >= 0)
@@ -1082,6 +1325,9 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
     s->lc = lc;
     s->lfd = lfd;
     s->rpc_flags = cfg->null_store ? LSS_RPC_NULL_STORE : 0;
+    s->fill = &s->bt[0];
+    s->donefd = -1;
+    s->src_done.type = SRC_DONE;
     s->live.lnext = s->live.lprev = &s->live;
     for (int l = 0; l < T_N; l++)
         s->thead[l].tnext = s->thead[l].tprev = &s->thead[l];
@@ -1105,11 +1351,16 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
         goto out;
     g_sig.started = 1;
     s->stopfd = -1; /* g_sig's now: closed by server_signals_end */
+    if (worker_start(s) != 0) {
+        shim_log(LOG_ERROR, "Failed to start the store worker", (char *)NULL);
+        goto out;
+    }
     tick(s);
 
     struct epoll_event evs[MAX_EVENTS];
     while (!s->stopping) {
-        int n = epoll_wait(s->ep, evs, MAX_EVENTS, s->ready ? 0 : next_timeout(s));
+        struct timespec to = next_timeout(s);
+        int n = epoll_pwait2(s->ep, evs, MAX_EVENTS, &to, NULL);
         if (n < 0 && errno != EINTR) {
             shim_log(LOG_ERROR, "epoll_wait failed", "error", strerror(errno),
                      (char *)NULL);
@@ -1132,6 +1383,9 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
             case SRC_SUB:
                 if (!src->c->dead)
                     sse_on_sub(s, src->c);
+                break;
+            case SRC_DONE:
+                worker_done(s);
                 break;
             case SRC_SOCK: {
                 conn *c = src->c;
@@ -1165,7 +1419,7 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
             conn_process(s, c);
             conn_retime(s, c);
         }
-        batch_run(s);
+        batch_submit(s);
         timers_run(s);
         reap(s);
     }
@@ -1175,6 +1429,7 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
     s->work = NULL;
     rc = 0;
 out:
+    worker_stop(s);
     shutdown_all(s);
     server_free(s);
     free(s);

@@ -92,7 +92,7 @@ typedef struct import_state import_state;
 typedef struct export_state export_state;
 
 /* What an epoll event points at. */
-enum { SRC_LISTEN, SRC_STOP, SRC_SOCK, SRC_SUB };
+enum { SRC_LISTEN, SRC_STOP, SRC_SOCK, SRC_SUB, SRC_DONE };
 typedef struct evsrc {
     int type;
     conn *c;
@@ -132,7 +132,9 @@ struct conn {
     char ns[256];         /* request namespace (authentication) */
     size_t ns_n;
     /* Answering. */
-    int n_pending;        /* RPCs of this connection in the turn's batch */
+    int n_pending;        /* RPCs of this connection not answered yet */
+    int parked;           /* off epoll until they are (its input is in use) */
+    unsigned batch_mark;  /* batch_submit's: last request of c in a batch */
     int keep_alive;       /* of the current request */
     int closing;          /* close once the output is sent */
     int mode;             /* M_* */
@@ -232,6 +234,7 @@ void metrics_http(int ep, int status);
 void metrics_rpc(int method, int status);
 void metrics_write_seconds(double s);
 void metrics_read_seconds(double s);
+void metrics_batch(size_t calls);
 void metrics_sse_gauge(int kind, int delta);
 void metrics_sse_poke(void);
 void metrics_sse_disconnect(int reason);

@@ -177,6 +177,65 @@ class KeepAliveAndPipelining(FramingCase):
             c.close()
 
 
+class StoreWorker(FramingCase):
+    """/rpc calls run on a store worker thread while the loop goes on; the
+    durable store (STRICT) makes each batch slow enough (an fsync) for
+    requests and hang-ups to arrive while one runs."""
+
+    def test_requests_sent_while_earlier_ones_run_are_answered_in_order(self):
+        for k in range(20):
+            s = 'overlap-' + H.uid()
+            c = self.conn(STRICT)
+            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c.send(req('POST', '/rpc', rpc_body('stream.write', s, {'type': 'A', 'data': {}}),
+                       token=H.TOKEN_DEFAULT))
+            if k % 2:
+                time.sleep(0.0002)
+            c.send(req('POST', '/rpc', rpc_body('stream.write', s, {'type': 'B', 'data': {}}),
+                       token=H.TOKEN_DEFAULT) +
+                   req('GET', '/health') +
+                   req('POST', '/rpc', rpc_body('stream.get', s), token=H.TOKEN_DEFAULT))
+            rs = [c.read_response(m) for m in ('POST', 'POST', 'GET', 'POST')]
+            c.close()
+            self.assertEqual(rs[0].json()['position'], 0)
+            self.assertEqual(rs[1].json()['position'], 1)
+            self.assertBody(rs[2], 200, HEALTH)
+            self.assertEqual([m[1] for m in rs[3].json()], ['A', 'B'])
+
+    def test_clients_gone_while_their_calls_run_leave_whole_streams(self):
+        streams = []
+        for round_ in range(3):
+            conns = []
+            for i in range(16):
+                s = 'gone-%d-%d-%s' % (round_, i, H.uid())
+                streams.append(s)
+                c = self.conn(STRICT)
+                c.send(b''.join(req('POST', '/rpc',
+                                    rpc_body('stream.write', s, {'type': 'T', 'data': {'i': j}}),
+                                    token=H.TOKEN_DEFAULT) for j in range(30)))
+                conns.append(c)
+            time.sleep(0.002 * round_)
+            for i, c in enumerate(conns):
+                if i % 2:
+                    c.abort()
+                else:
+                    c.close()
+        self.still_serves(STRICT)
+        cl = H.Client(STRICT.port, token=H.TOKEN_DEFAULT)
+        try:
+            for s in streams:
+                rows = cl.call('stream.get', s, {'batchSize': -1})
+                self.assertEqual([m[2] for m in rows], list(range(len(rows))), s)
+                self.assertEqual([m[4]['i'] for m in rows], list(range(len(rows))), s)
+            text = cl.request('GET', '/metrics').body.decode()
+        finally:
+            cl.close()
+        batches = int(re.search(r'^streamstore_rpc_batches_total (\d+)$', text, re.M).group(1))
+        calls = int(re.search(r'^streamstore_rpc_batched_calls_total (\d+)$', text, re.M).group(1))
+        self.assertGreater(batches, 0)
+        self.assertGreaterEqual(calls, batches)
+
+
 class RequestBodies(FramingCase):
     def test_chunked_request_bodies(self):
         body = (b'7;ext=1\r\n["sys.v\r\n'

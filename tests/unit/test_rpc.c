@@ -949,6 +949,52 @@ static void a_read_after_a_write_in_one_batch_should_see_the_write(void **state)
     fx_close(&f);
 }
 
+/* LSS_RPC_MAY_DEFER: a flagged read runs after every write of the batch (it
+ * sees later writes, and does not split them); an unflagged one keeps its
+ * place; a flagged write or an envelope error is answered as usual. */
+static void a_deferrable_read_should_run_after_the_batch_writes(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f, NS, "");
+    static const char *const bodies[] = {
+        "[\"stream.write\",\"d-1\",{\"type\":\"A\",\"data\":{}}]",
+        "[\"stream.version\",\"d-1\"]",            /* deferred: sees both */
+        "[\"stream.version\",\"d-1\"]",            /* in place: sees one */
+        "[\"stream.get\",\"d-1\",{\"position\":1}]", /* deferred: row 1 */
+        "[\"stream.write\",\"d-1\",{\"type\":\"B\",\"data\":{}}]",
+        "[\"stream.version\"]",                      /* deferred, invalid */
+        "[\"stream.write\",\"d-1\",{\"type\":\"C\",\"data\":{}},{\"expectedVersion\":1}]",
+        "not json",
+    };
+    static const unsigned flags[] = {LSS_RPC_MAY_DEFER, LSS_RPC_MAY_DEFER, 0,
+                                     LSS_RPC_MAY_DEFER, 0, LSS_RPC_MAY_DEFER,
+                                     LSS_RPC_MAY_DEFER, LSS_RPC_MAY_DEFER};
+    enum { N = 8 };
+    lss_rpc_req q[N];
+    for (int i = 0; i < N; i++) {
+        q[i] = req_of(NS, bodies[i], strlen(bodies[i]));
+        q[i].flags = flags[i];
+    }
+    assert_int_equal(lss_rpc_batch(f.c, q, N), LSS_OK);
+    expect_resp(&q[0], 200, "{\"globalPosition\":1,\"position\":0}\n", __LINE__);
+    expect_resp(&q[1], 200, "2\n", __LINE__);
+    expect_resp(&q[2], 200, "0\n", __LINE__);
+    expect_resp(&q[3], 200,
+                "[[\"<UUID>\",\"B\",1,2,{},null,\"<TIME>\"],[\"<UUID>\",\"C\",2,3,{},null,\"<TIME>\"]]\n",
+                __LINE__);
+    expect_resp(&q[4], 200, "{\"globalPosition\":2,\"position\":1}\n", __LINE__);
+    assert_int_equal(q[5].status, 400);
+    assert_int_equal(q[5].method, LSS_RPC_STREAM_VERSION);
+    expect_resp(&q[6], 200, "{\"globalPosition\":3,\"position\":2}\n", __LINE__);
+    assert_int_equal(q[7].status, 400);
+    assert_int_equal(q[1].method, LSS_RPC_STREAM_VERSION);
+    assert_int_equal(q[3].method, LSS_RPC_STREAM_GET);
+    for (int i = 0; i < N; i++)
+        assert_json(q[i].resp, q[i].resp_n);
+    fx_close(&f);
+}
+
 static void two_writes_expecting_the_same_version_in_one_batch_should_let_the_first_win(void **state)
 {
     (void)state;
@@ -1322,6 +1368,7 @@ int main(void)
         cmocka_unit_test(categories_correlation_groups_and_types_should_filter),
         cmocka_unit_test(ns_create_should_accept_its_own_token_and_report_the_creation_time),
         cmocka_unit_test(a_read_after_a_write_in_one_batch_should_see_the_write),
+        cmocka_unit_test(a_deferrable_read_should_run_after_the_batch_writes),
         cmocka_unit_test(two_writes_expecting_the_same_version_in_one_batch_should_let_the_first_win),
         cmocka_unit_test(a_batch_should_serve_each_request_in_its_own_namespace),
         cmocka_unit_test(a_deleted_namespace_should_give_backend_errors_with_each_prefix),
