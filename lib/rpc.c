@@ -709,7 +709,7 @@ static void flush(lss_conn *c, struct lss__rpc *r, lss_rpc_req *reqs)
         return;
     for (size_t i = 0; i < n; i++)
         r->ap[i].msgs = r->mi + r->pend[i].msg0;
-    int rc = lss_append_many(c, r->ap, n);
+    int rc = lss__append_many(c, r->ap, n, 1);
     for (size_t i = 0; i < n; i++) {
         lss_append *a = &r->ap[i];
         if (rc != LSS_OK)

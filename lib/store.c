@@ -638,7 +638,7 @@ int lss__json_same(lss_conn *c, const char *a, size_t na, const char *b,
  * Append: validation in the caller's thread, then group commit.
  * ---------------------------------------------------------------------- */
 
-static int check_append(lss_conn *c, lss_append *a)
+static int check_append(lss_conn *c, lss_append *a, int json_checked)
 {
     a->bad_index = 0;
     if (!a->stream && a->stream_n)
@@ -658,12 +658,12 @@ static int check_append(lss_conn *c, lss_append *a)
             return lss__err(c, LSS_ENAME, "messages[%zu].type must be a non-empty string", i);
         if (!m->data)
             return lss__err(c, LSS_EJSON, "messages[%zu].data must be an object", i);
-        int rc = lss__json_is_object(c, m->data, m->data_n);
+        int rc = json_checked ? 1 : lss__json_is_object(c, m->data, m->data_n);
         if (rc < 0)
             return lss__err(c, rc, "out of memory");
         if (rc == 0)
             return lss__err(c, LSS_EJSON, "messages[%zu].data must be an object", i);
-        if (m->metadata) {
+        if (m->metadata && !json_checked) {
             rc = lss__json_is_object(c, m->metadata, m->metadata_n);
             if (rc < 0)
                 return lss__err(c, rc, "out of memory");
@@ -810,6 +810,11 @@ static void group_commit(lss_conn *c, lss__ns *ns, lss_append **reqs, size_t n)
 
 int lss_append_many(lss_conn *c, lss_append *a, size_t n)
 {
+    return lss__append_many(c, a, n, 0);
+}
+
+int lss__append_many(lss_conn *c, lss_append *a, size_t n, int json_checked)
+{
     if (!c)
         return LSS_EINVAL;
     if (!a || n == 0)
@@ -833,7 +838,7 @@ int lss_append_many(lss_conn *c, lss_append *a, size_t n)
             r->position = r->global_position = -1;
             r->actual_version = -1;
             r->rc = (!r->ns && r->ns_n) ? lss__err(c, LSS_EINVAL, "ns is NULL")
-                                        : check_append(c, r);
+                                        : check_append(c, r, json_checked);
             if (r->rc == LSS_OK)
                 ptrs[k++] = r;
         }

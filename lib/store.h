@@ -178,6 +178,10 @@ void lss__conn_trim(lss_conn *c, size_t max_bytes);
 int lss__json_tape(lss_conn *c, size_t need);
 /* 1 if p[0..n) is a valid JSON object text, 0 if not, or LSS_ENOMEM. */
 int lss__json_is_object(lss_conn *c, const char *p, size_t n);
+/* lss_append_many() for callers inside the library that have already
+ * scanned every message's data and metadata strictly and found objects
+ * (rpc.c: the whole request body): json_checked skips that second scan. */
+int lss__append_many(lss_conn *c, lss_append *a, size_t n, int json_checked);
 /* JSON equality of PROTOCOL.md 7.4: 1 equal, 0 not, negative on error. */
 int lss__json_same(lss_conn *c, const char *a, size_t na, const char *b,
                    size_t nb);
