@@ -83,6 +83,11 @@ typedef struct bench_run {
     double msgs_per_op;  /* steppers: messages per operation, 0 = none */
     uint64_t check;      /* must not depend on timing; same in every run */
     const char *note;    /* static text printed under the row, or NULL */
+    /* allocation calls counted elsewhere (the server's /metrics): used
+     * instead of this process's counters when ext_alloc is set; ext_mal
+     * UINT64_MAX when the server had no malloc counter */
+    int ext_alloc;
+    uint64_t ext_lib, ext_mal;
     /* latencies measured elsewhere (wrk): used instead of hist when set */
     int lat_given;
     double lat_mean, lat_p50, lat_p99, lat_p999; /* ns, < 0 = unknown */

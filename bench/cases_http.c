@@ -786,6 +786,40 @@ static int sync_request(int fd, const char *req, size_t n, char **buf,
     return 0;
 }
 
+/* The server's allocation counters from GET /metrics: *lib the library
+ * allocator's calls, *mal the process's mallocs (UINT64_MAX when the
+ * server has no counting preload).  0, or -1 when they cannot be read. */
+static int server_allocs(const http_target *t, uint64_t *lib, uint64_t *mal)
+{
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n";
+    int fd = dial(t, 5000);
+    if (fd < 0)
+        return -1;
+    char *buf = NULL;
+    size_t cap = 0;
+    http_resp r;
+    const char *body;
+    int rc = -1;
+    if (sync_request(fd, req, sizeof req - 1, &buf, &cap, &r, &body) == 0 &&
+        r.status == 200) {
+        static const char kl[] = "\nstreamstore_library_allocations_total ";
+        static const char km[] = "\nstreamstore_process_mallocs_total ";
+        const char *end = body + r.body_n;
+        const char *p = memmem(body, r.body_n, kl, sizeof kl - 1);
+        const char *q = memmem(body, r.body_n, km, sizeof km - 1);
+        *mal = UINT64_MAX;
+        if (p) {
+            *lib = strtoull(p + sizeof kl - 1, NULL, 10);
+            if (q && q + sizeof km - 1 < end)
+                *mal = strtoull(q + sizeof km - 1, NULL, 10);
+            rc = 0;
+        }
+    }
+    free(buf);
+    close(fd);
+    return rc;
+}
+
 /* Every stream read back from its first recorded position: each recorded
  * position must hold the message sent with it, byte for byte. */
 static int read_back(http_load *h)
@@ -993,6 +1027,9 @@ static int http_load_run(http_load *h)
                  ? run_phase(h, 0, now + (uint64_t)(h->warm_seconds * 1e9))
                  : run_phase(h, h->warm, 0);
     }
+    uint64_t lib0 = 0, mal0 = 0;
+    int allocs = rc == 0 && !h->bad && h->server > 0 &&
+                 server_allocs(h->t, &lib0, &mal0) == 0;
     if (rc == 0 && !h->bad) {
         uint64_t s0 = h->server > 0 ? proc_cpu_ticks(h->server) : 0;
         double c0 = self_cpu_us();
@@ -1015,6 +1052,14 @@ static int http_load_run(http_load *h)
                                (double)sysconf(_SC_CLK_TCK) / (double)reqs;
         }
         h->r->ops = (double)h->ok;
+        uint64_t lib1, mal1;
+        if (allocs && rc == 0 && server_allocs(h->t, &lib1, &mal1) == 0) {
+            h->r->ext_alloc = 1;
+            h->r->ext_lib = lib1 - lib0;
+            h->r->ext_mal = mal0 == UINT64_MAX || mal1 == UINT64_MAX
+                                ? UINT64_MAX
+                                : mal1 - mal0;
+        }
     }
     if (rc == 0 && !h->bad) {
         verify_positions(h);
@@ -1201,8 +1246,10 @@ static int shim_start(shim_proc *p, int kind, const char *scratch)
             argv[argc++] = "--null-store";
     }
     argv[argc] = NULL;
-    /* The server gets our environment without the malloc counter and
-     * without EVENTODB_* settings that would change what it runs. */
+    /* The server gets our environment without EVENTODB_* settings that
+     * would change what it runs, and with the malloc counter only when
+     * --count-malloc loaded it here (its /metrics then reports it). */
+    int keep_preload = bench_process_mallocs() != UINT64_MAX;
     size_t ne = 0;
     while (environ[ne])
         ne++;
@@ -1215,7 +1262,7 @@ static int shim_start(shim_proc *p, int kind, const char *scratch)
     }
     size_t k = 0;
     for (size_t i = 0; i < ne; i++)
-        if (strncmp(environ[i], "LD_PRELOAD=", 11) &&
+        if ((keep_preload || strncmp(environ[i], "LD_PRELOAD=", 11)) &&
             strncmp(environ[i], "EVENTODB_", 9))
             envp[k++] = environ[i];
     posix_spawn_file_actions_t fa;

@@ -572,7 +572,11 @@ static void fill_stats(const bench_case *c, const bench_run *r, double dt,
         out->p99_ns = r->lat_p99;
         out->p999_ns = r->lat_p999;
     }
-    out->lib_per_op = (c->flags & CASE_NOLIB) || r->ops <= 0
+    if (r->ext_alloc) {
+        lib = r->ext_lib;
+        mal = r->ext_mal;
+    }
+    out->lib_per_op = ((c->flags & CASE_NOLIB) && !r->ext_alloc) || r->ops <= 0
                           ? -1
                           : (double)lib / r->ops;
     out->mal_per_op = mal == UINT64_MAX || r->ops <= 0 ? -1

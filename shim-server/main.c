@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -708,6 +709,40 @@ static int cmd_version(int argc, char **argv)
     return 0;
 }
 
+/* The library's allocator: the system's, counted for /metrics
+ * (streamstore_library_allocations_total), so that a steady-state request
+ * making no allocation can be seen from outside (lss-bench W1). */
+static atomic_ullong lib_allocs;
+
+static void *count_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    atomic_fetch_add_explicit(&lib_allocs, 1, memory_order_relaxed);
+    return malloc(size);
+}
+
+static void *count_realloc(void *ctx, void *p, size_t old_size, size_t size)
+{
+    (void)ctx;
+    (void)old_size;
+    atomic_fetch_add_explicit(&lib_allocs, 1, memory_order_relaxed);
+    return realloc(p, size);
+}
+
+static void count_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+static const lss_allocator counting_allocator = {count_malloc, count_realloc,
+                                                 count_free, NULL};
+
+unsigned long long shim_lib_allocs(void)
+{
+    return atomic_load_explicit(&lib_allocs, memory_order_relaxed);
+}
+
 static void raise_nofile(void)
 {
     struct rlimit r;
@@ -752,6 +787,7 @@ static int serve(int argc, char **argv)
     lss_options o;
     lss_options_init(&o);
     o.metadata_file = st.meta;
+    o.allocator = &counting_allocator;
     lss_db *db = NULL;
     rc = lss_open(st.url, &o, &db);
     if (rc != LSS_OK) {

@@ -4,6 +4,7 @@
 #include "shim.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -213,6 +214,23 @@ int metrics_render(sbuf *b, const shim_cfg *cfg)
                  "# TYPE streamstore_store_size_bytes gauge\n"
                  "streamstore_store_size_bytes %lld\n",
               (long long)store_size(cfg));
+    rc |= out(b, "# HELP streamstore_library_allocations_total Calls into the"
+                 " library's allocator (malloc and realloc).\n"
+                 "# TYPE streamstore_library_allocations_total counter\n"
+                 "streamstore_library_allocations_total %llu\n",
+              shim_lib_allocs());
+    /* lss-bench's malloc-counting preload (bench/malloc_count.c), when the
+     * bench started this server with it. */
+    unsigned long long (*mc)(void) = NULL;
+    void *sym = dlsym(RTLD_DEFAULT, "lss_bench_malloc_calls");
+    memcpy(&mc, &sym, sizeof mc);
+    if (mc)
+        rc |= out(b, "# HELP streamstore_process_mallocs_total malloc, calloc and"
+                     " realloc calls of the process (a counting preload is"
+                     " loaded).\n"
+                     "# TYPE streamstore_process_mallocs_total counter\n"
+                     "streamstore_process_mallocs_total %llu\n",
+                  mc());
     rc |= out(b, "# HELP streamstore_build_info Build identification.\n"
                  "# TYPE streamstore_build_info gauge\n"
                  "streamstore_build_info{version=\"%s\",protocol=\"%s\"} 1\n",

@@ -235,6 +235,8 @@ void metrics_rpc(int method, int status);
 void metrics_write_seconds(double s);
 void metrics_read_seconds(double s);
 void metrics_batch(size_t calls);
+/* Calls into the library's allocator so far (main.c). */
+unsigned long long shim_lib_allocs(void);
 void metrics_sse_gauge(int kind, int delta);
 void metrics_sse_poke(void);
 void metrics_sse_disconnect(int reason);

@@ -643,6 +643,13 @@ class Metrics(FramingCase):
                      b'streamstore_sse_disconnects_total', b'streamstore_store_size_bytes',
                      b'streamstore_build_info'):
             self.assertIn(name, body)
+        # Every RPC call went through a store batch (one call each here: the
+        # client waits for each answer); the library allocator is counted.
+        self.assertEqual(self.value(body, 'streamstore_rpc_batches_total'),
+                         self.value(body, 'streamstore_rpc_batched_calls_total'))
+        self.assertEqual(self.value(body, 'streamstore_rpc_batched_calls_total'), 7)
+        self.assertGreater(self.value(body, 'streamstore_library_allocations_total'), 0)
+        self.assertIsNone(self.value(body, 'streamstore_process_mallocs_total'))
         s1.close()
         s2.close()
         deadline = time.time() + 3
