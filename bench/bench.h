@@ -83,6 +83,7 @@ typedef struct bench_run {
     double msgs_per_op;  /* steppers: messages per operation, 0 = none */
     uint64_t check;      /* must not depend on timing; same in every run */
     const char *note;    /* static text printed under the row, or NULL */
+    const char *detail;  /* static JSON object for --json's "detail", or NULL */
     /* latencies measured elsewhere (wrk): used instead of hist when set */
     int lat_given;
     double lat_mean, lat_p50, lat_p99, lat_p999; /* ns, < 0 = unknown */
@@ -336,5 +337,7 @@ int http_w1_load(bench_run *r, int port, int pid, long requests,
 /* W3 with SSE subscribers (cases_sse.c) */
 extern long bench_sse_subscribers; /* --subscribers (10,000) */
 int case_sse_w3(bench_run *r);
+/* W3 store growth (cases_growth.c): 10 M messages into a durable file store */
+int case_growth_file(bench_run *r);
 
 #endif /* LSS_BENCH_H */
