@@ -88,6 +88,7 @@ typedef struct bench_run {
      * UINT64_MAX when the server had no malloc counter */
     int ext_alloc;
     uint64_t ext_lib, ext_mal;
+    const char *detail;  /* static JSON object for --json's "detail", or NULL */
     /* latencies measured elsewhere (wrk): used instead of hist when set */
     int lat_given;
     double lat_mean, lat_p50, lat_p99, lat_p999; /* ns, < 0 = unknown */
@@ -341,5 +342,7 @@ int http_w1_load(bench_run *r, int port, int pid, long requests,
 /* W3 with SSE subscribers (cases_sse.c) */
 extern long bench_sse_subscribers; /* --subscribers (10,000) */
 int case_sse_w3(bench_run *r);
+/* W3 store growth (cases_growth.c): 10 M messages into a durable file store */
+int case_growth_file(bench_run *r);
 
 #endif /* LSS_BENCH_H */

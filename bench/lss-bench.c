@@ -40,6 +40,9 @@
  * --workers N sets the connections (10).  `lss-bench http` is the load
  * generator alone, against any server.
  *
+ * 6xx are W3 (cases_sse.c, cases_growth.c).  Cases that take minutes at
+ * --size 100 (610, store growth) are left out of "all": name them.
+ *
  * Adding a case: write a stepper (bench_ops: open, op(i), close) or one
  * `int case_xxx(bench_run *r)` (bench.h explains both contracts: setup,
  * bench_start, timed loop recording r->hist, bench_stop, read back into
@@ -386,6 +389,7 @@ typedef int (*bench_fn)(bench_run *r);
 #define CASE_LAT_RATIO 0x10 /* ratio is p50 latency to the baseline's */
 #define CASE_HTTP 0x20      /* W1 over HTTP: needs shim-server; the HTTP
                                cases of a selection run interleaved */
+#define CASE_NAMED 0x40     /* minutes long: runs only when named, not in all */
 
 #define TARGET_NONE 0
 #define TARGET_RATIO 1 /* ratio to the baseline >= target */
@@ -470,6 +474,8 @@ static const bench_case cases[] = {
 
     {600, "w3-sse-10k", "W3: W1 over HTTP with 10,000 SSE subscribers",
      case_sse_w3, NULL, 0, CASE_NOLIB, 0, 0, 0},
+    {610, "growth-file", "W3: 10 M W1 messages into a file store (FULL), "
+     "rate per million, reads", case_growth_file, NULL, 0, CASE_NAMED, 0, 0, 0},
 };
 
 #define NCASES (sizeof cases / sizeof cases[0])
@@ -511,6 +517,7 @@ typedef struct stats {
     uint64_t check;
     int consistent; /* every run produced the same check */
     const char *note;
+    const char *detail; /* JSON object or NULL */
 } stats;
 
 typedef struct bench_result {
@@ -586,6 +593,7 @@ static void fill_stats(const bench_case *c, const bench_run *r, double dt,
     out->check = r->check;
     out->consistent = 1;
     out->note = r->note;
+    out->detail = r->detail;
 }
 
 /* A stepper on its own: open, warm up, timed operations, close. */
@@ -1068,6 +1076,10 @@ static void jw_stats(lss_json_writer *w, const bench_case *c, const stats *s)
     lss__jw_strz(w, hex);
     LSS_JW_LIT(w, ",\"consistent\":");
     lss__jw_bool(w, s->consistent);
+    if (s->detail) {
+        LSS_JW_LIT(w, ",\"detail\":");
+        lss__jw_raw(w, s->detail, strlen(s->detail));
+    }
 }
 
 static void read_cpu_model(char *out, size_t cap)
@@ -1419,7 +1431,8 @@ static int self_check_http(const bench_cfg *cfg)
 
 static int self_check(const bench_cfg *cfg0)
 {
-    static const int nums[] = {201, 203, 210, 220, 301, 302, 310, 311, 400};
+    static const int nums[] = {201, 203, 210, 220, 301, 302, 310,
+                               311, 400, 610};
     bench_cfg cfg = *cfg0;
     cfg.runs = 1;
     int failed = 0;
@@ -1427,6 +1440,8 @@ static int self_check(const bench_cfg *cfg0)
         const bench_case *c = case_by_num(nums[i]);
         const bench_case *base = c->baseline ? case_by_num(c->baseline) : NULL;
         bench_result r1, r2, rb;
+        /* the minutes-long cases at their smallest (610: 100,000 msgs) */
+        cfg.size = c->flags & CASE_NAMED ? 1 : cfg0->size;
         bench_break = 0;
         int rc = run_case(c, base, &cfg, &r1);
         if (rc == LSS_OK)
@@ -1456,6 +1471,7 @@ static int self_check(const bench_cfg *cfg0)
                                              : "DIFFERS FROM BASELINE",
                (unsigned long long)rb.s.check, caught ? "caught" : "NOT CAUGHT");
     }
+    cfg.size = cfg0->size;
     failed += self_check_http(&cfg);
     printf("self-check: %s\n", failed ? "FAILED" : "passed");
     return failed ? 1 : 0;
@@ -1539,6 +1555,8 @@ static void list_cases(void)
             printf(" [target ratio >= %.2f]", c->target);
         if (c->target_kind == TARGET_MSGS)
             printf(" [target >= %.0f msg/s]", c->target);
+        if (c->flags & CASE_NAMED)
+            printf(" [not in all]");
         printf("\n");
     }
 }
@@ -1560,7 +1578,7 @@ static void add_all(bench_args *a)
 {
     a->nsel = 0;
     for (size_t i = 0; i < NCASES; i++)
-        if (!(cases[i].flags & CASE_BASELINE))
+        if (!(cases[i].flags & (CASE_BASELINE | CASE_NAMED)))
             a->sel[a->nsel++] = &cases[i];
 }
 
