@@ -54,7 +54,7 @@ static const char *const SQL[ST_N] = {
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS messages ("
-    " global_position INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " global_position INTEGER PRIMARY KEY,"
     " id BLOB NOT NULL,"
     " stream_name TEXT NOT NULL,"
     " type TEXT NOT NULL,"
