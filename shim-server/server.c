@@ -1105,6 +1105,7 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
         goto out;
     g_sig.started = 1;
     s->stopfd = -1; /* g_sig's now: closed by server_signals_end */
+    sse_loop_init(s->ep);
     tick(s);
 
     struct epoll_event evs[MAX_EVENTS];
@@ -1132,6 +1133,9 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
             case SRC_SUB:
                 if (!src->c->dead)
                     sse_on_sub(s, src->c);
+                break;
+            case SRC_NOTIFY:
+                sse_on_ready(s);
                 break;
             case SRC_SOCK: {
                 conn *c = src->c;
@@ -1176,6 +1180,7 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
     rc = 0;
 out:
     shutdown_all(s);
+    sse_loop_free();
     server_free(s);
     free(s);
     return rc;
