@@ -1,7 +1,8 @@
 /* hub.h — the per-namespace-instance subscription hub (PROTOCOL.md 8.3,
  * 8.6–8.10).  The store publishes each committed message once, in ascending
  * global position; the hub queues a poke for every matching subscription
- * and wakes it through an eventfd.  The public half (lss_sub_next, _fd,
+ * and wakes it through its eventfd, or through its notifier's ready list
+ * (lss_notifier, also in hub.c).  The public half (lss_sub_next, _fd,
  * _close, lss_sub_opts_init) lives in hub.c too; lss_subscribe (store.c)
  * is built on lss__hub_subscribe + lss__sub_add_replay + _replay_done.
  *
