@@ -497,7 +497,8 @@ LSS_API int lss_subscribe(lss_conn *c, const char *ns, size_t ns_n,
 
 /* A file descriptor that is readable while pokes are queued (for poll or
  * epoll); owned by the subscription.  Do not read from it: lss_sub_next()
- * drains it. */
+ * drains it.  -1 for NULL and for a subscription made with a notifier
+ * (lss_subscribe_notify), which has no descriptor of its own. */
 LSS_API int lss_sub_fd(const lss_sub *s);
 
 /* Take the next poke: LSS_ROW with *out set, LSS_AGAIN when none is queued,
@@ -507,6 +508,50 @@ LSS_API int lss_sub_next(lss_sub *s, lss_poke *out);
 
 /* Unregister and free a subscription.  Accepts NULL. */
 LSS_API void lss_sub_close(lss_sub *s);
+
+/* A shared wake-up for many subscriptions, for a server with thousands of
+ * them on one event loop: one file descriptor in all, instead of one per
+ * subscription, and one wake-up per burst of publishes instead of one per
+ * subscription.  It keeps a ready list of its subscriptions that have
+ * something for lss_sub_next(): a subscription joins it when a poke (or
+ * its replay, or an error) becomes deliverable, and leaves it when
+ * lss_sub_next() returns LSS_AGAIN or it is closed.  The descriptor is
+ * readable exactly while that list is not empty. */
+typedef struct lss_notifier lss_notifier;
+
+/* Create a notifier.  a may be NULL (libc); it is copied.  Errors:
+ * LSS_EINVAL (out NULL), LSS_ENOMEM, LSS_EIO (no eventfd: descriptor
+ * limit).  Thread-safe. */
+LSS_API int lss_notifier_new(const lss_allocator *a, lss_notifier **out);
+
+/* The notifier's descriptor (for poll or epoll), readable while a
+ * subscription is ready; owned by the notifier.  Do not read from it.
+ * -1 for NULL. */
+LSS_API int lss_notifier_fd(const lss_notifier *nt);
+
+/* The next ready subscription: LSS_ROW with *sub set and *user (when user
+ * is not NULL) the pointer given to lss_subscribe_notify(); LSS_AGAIN with
+ * *sub NULL when none is ready; LSS_EINVAL when nt or sub is NULL.  The
+ * subscription stays ready but moves to the back of the list, so a caller
+ * that takes a bounded number per turn, or does not drain one fully,
+ * still serves every subscription in turn.  Drain it with lss_sub_next()
+ * (from the thread that owns it) until LSS_AGAIN, or close it.
+ * Thread-safe. */
+LSS_API int lss_notifier_next(lss_notifier *nt, lss_sub **sub, void **user);
+
+/* Drop the caller's reference.  Subscriptions made with nt keep it alive
+ * (and its descriptor open) until the last of them is closed.  Accepts
+ * NULL.  Thread-safe. */
+LSS_API void lss_notifier_free(lss_notifier *nt);
+
+/* lss_subscribe(), woken through nt instead of a descriptor of its own:
+ * the subscription joins nt's ready list whenever it has something for
+ * lss_sub_next(), and lss_notifier_next() hands back user with it.  nt
+ * NULL is lss_subscribe().  Errors: those of lss_subscribe().  The
+ * subscription holds a reference on nt. */
+LSS_API int lss_subscribe_notify(lss_conn *c, const char *ns, size_t ns_n,
+                                 const lss_sub_opts *o, lss_notifier *nt,
+                                 void *user, lss_sub **out);
 
 /* ------------------------------------------------------------------------
  * Import and export (PROTOCOL.md section 9): records with preserved ids and

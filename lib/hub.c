@@ -8,7 +8,13 @@
  * encoded pokes: the replay (filled by the store before the subscription is
  * handed out) and the live queue (filled by publishers).  Both count
  * against one byte budget; exceeding it kills the subscription with
- * LSS_EOVERFLOW instead of losing a poke. */
+ * LSS_EOVERFLOW instead of losing a poke.
+ *
+ * A subscription is woken either through its own eventfd or, when made
+ * with a notifier, by sitting on that notifier's ready list: one eventfd
+ * for thousands of subscriptions, signalled once when the list becomes
+ * non-empty, so a publish to N idle subscribers costs one syscall instead
+ * of N, and the loop that serves them reads one fd instead of N. */
 #include "internal.h"
 #include "hub.h"
 #include "names.h"
@@ -74,11 +80,25 @@ typedef struct poke_hdr {
 
 _Static_assert(sizeof(poke_hdr) == LSS__POKE_OVERHEAD, "poke header size");
 
+/* The shared wake-up (streamstore.h).  Lock order: hub->mu, sub->mu,
+ * notifier->mu. */
+struct lss_notifier {
+    lss_allocator a;
+    atomic_size_t refs; /* the creator's, plus one per subscription */
+    int efd;
+    pthread_mutex_t mu;
+    /* Guarded by mu. */
+    int signalled;        /* efd counter is non-zero */
+    lss_sub *head, *tail; /* the ready list, through lss_sub.rprev/rnext */
+};
+
 struct lss_sub {
     lss__hub *hub;
     lss_allocator a;
     int kind;
-    int efd;
+    int efd;             /* own wake-up, or -1 with a notifier */
+    lss_notifier *nt;    /* shared wake-up, or NULL */
+    void *user;          /* handed back by lss_notifier_next */
     int64_t group_member, group_size;
     int64_t replay_left; /* -1 = unlimited */
     size_t budget;
@@ -91,12 +111,14 @@ struct lss_sub {
     int replaying;
     int replay_full;
     int err;       /* 0, or what lss_sub_next reports for ever */
-    int signalled; /* efd counter is non-zero */
+    int signalled; /* efd counter is non-zero; with nt: on its ready list */
     /* Keys are never negative, so position - 1 cannot overflow and no
      * key + 1 is ever computed. */
     int64_t covered; /* live pokes with key <= covered are never delivered:
                         below position, or replayed */
     int64_t seen;    /* highest key delivered (position - 1 at first) */
+    /* Guarded by nt->mu. */
+    lss_sub *rprev, *rnext;
     /* Subscriber thread only. */
     char *cur;
     size_t cur_cap;
@@ -291,11 +313,71 @@ static int sub_pending(const lss_sub *s)
     return s->err || s->replay.used || (!s->replaying && s->live.used);
 }
 
-/* Keep the eventfd readable exactly while sub_pending(): one write on the
- * way up, one read on the way down, nothing otherwise. */
+/* ---- the notifier's ready list, called with nt->mu held ---- */
+
+/* Keep the shared eventfd readable exactly while the list is non-empty. */
+static void nt_sync(lss_notifier *nt)
+{
+    int want = nt->head != NULL;
+    if (want && !nt->signalled) {
+        uint64_t one = 1;
+        nt->signalled = write(nt->efd, &one, sizeof one) == (ssize_t)sizeof one;
+    } else if (!want && nt->signalled) {
+        uint64_t v;
+        if (read(nt->efd, &v, sizeof v) == (ssize_t)sizeof v || errno == EAGAIN)
+            nt->signalled = 0;
+    }
+}
+
+static void ready_append(lss_notifier *nt, lss_sub *s)
+{
+    s->rnext = NULL;
+    s->rprev = nt->tail;
+    if (nt->tail)
+        nt->tail->rnext = s;
+    else
+        nt->head = s;
+    nt->tail = s;
+}
+
+static void ready_unlink(lss_notifier *nt, lss_sub *s)
+{
+    if (s->rprev)
+        s->rprev->rnext = s->rnext;
+    else
+        nt->head = s->rnext;
+    if (s->rnext)
+        s->rnext->rprev = s->rprev;
+    else
+        nt->tail = s->rprev;
+    s->rprev = s->rnext = NULL;
+}
+
+/* With a notifier: be on its ready list exactly while sub_pending(). */
+static void sub_sync_ready(lss_sub *s, int want)
+{
+    lss_notifier *nt = s->nt;
+    pthread_mutex_lock(&nt->mu);
+    if (want)
+        ready_append(nt, s);
+    else
+        ready_unlink(nt, s);
+    nt_sync(nt);
+    pthread_mutex_unlock(&nt->mu);
+    s->signalled = want;
+}
+
+/* Keep the eventfd readable (or the subscription on its notifier's ready
+ * list) exactly while sub_pending(): one write on the way up, one read on
+ * the way down, nothing otherwise. */
 static void sub_sync_signal(lss_sub *s)
 {
     int want = sub_pending(s);
+    if (s->nt) {
+        if (want != s->signalled)
+            sub_sync_ready(s, want);
+        return;
+    }
     if (want && !s->signalled) {
         uint64_t one = 1;
         s->signalled = write(s->efd, &one, sizeof one) == (ssize_t)sizeof one;
@@ -630,7 +712,8 @@ static hub_key *key_new(lss__hub *h, const char *name, size_t n)
 }
 
 int lss__hub_subscribe(lss__hub *h, const lss_allocator *a,
-                       const lss_sub_opts *in, lss_sub **out)
+                       const lss_sub_opts *in, lss_notifier *nt, void *user,
+                       lss_sub **out)
 {
     lss_sub_opts o;
     hub_key *spare = NULL;
@@ -646,10 +729,12 @@ int lss__hub_subscribe(lss__hub *h, const lss_allocator *a,
     lss_sub *s = sub_new(a, &o);
     if (!s)
         return LSS_ENOMEM;
-    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->efd < 0) {
-        rc = errno == ENOMEM ? LSS_ENOMEM : LSS_EIO;
-        goto fail;
+    if (!nt) {
+        s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (s->efd < 0) {
+            rc = errno == ENOMEM ? LSS_ENOMEM : LSS_EIO;
+            goto fail;
+        }
     }
     /* The index node is made before taking the lock and dropped after it
      * when the name is already indexed. */
@@ -659,6 +744,11 @@ int lss__hub_subscribe(lss__hub *h, const lss_allocator *a,
     }
     s->hub = h;
     lss__hub_ref(h);
+    if (nt) {
+        s->nt = nt;
+        s->user = user;
+        atomic_fetch_add_explicit(&nt->refs, 1, memory_order_relaxed);
+    }
     pthread_mutex_lock(&h->mu);
     h->nsubs++;
     if (o.kind == LSS_SUB_ALL) {
@@ -705,7 +795,16 @@ void lss_sub_close(lss_sub *s)
     h->nsubs--;
     pthread_mutex_unlock(&h->mu);
     lss__free(&h->a, dead);
+    /* No publisher can reach s any more; leave the ready list. */
+    lss_notifier *nt = s->nt;
+    if (nt) {
+        pthread_mutex_lock(&s->mu);
+        if (s->signalled)
+            sub_sync_ready(s, 0);
+        pthread_mutex_unlock(&s->mu);
+    }
     sub_free(s);
+    lss_notifier_free(nt);
     lss__hub_unref(h);
 }
 
@@ -785,6 +884,71 @@ void lss_sub_opts_init(lss_sub_opts *o)
 int lss_sub_fd(const lss_sub *s)
 {
     return s ? s->efd : -1;
+}
+
+/* ---- public: the notifier ---- */
+
+int lss_notifier_new(const lss_allocator *a, lss_notifier **out)
+{
+    if (!out)
+        return LSS_EINVAL;
+    *out = NULL;
+    a = lss__alloc_or_libc(a);
+    lss_notifier *nt = lss__malloc(a, sizeof *nt);
+    if (!nt)
+        return LSS_ENOMEM;
+    memset(nt, 0, sizeof *nt);
+    nt->a = *a;
+    atomic_init(&nt->refs, 1);
+    if (pthread_mutex_init(&nt->mu, NULL) != 0) {
+        lss__free(a, nt);
+        return LSS_ENOMEM;
+    }
+    nt->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (nt->efd < 0) {
+        int rc = errno == ENOMEM ? LSS_ENOMEM : LSS_EIO;
+        pthread_mutex_destroy(&nt->mu);
+        lss__free(a, nt);
+        return rc;
+    }
+    *out = nt;
+    return LSS_OK;
+}
+
+int lss_notifier_fd(const lss_notifier *nt)
+{
+    return nt ? nt->efd : -1;
+}
+
+/* Round robin: the head goes to the tail, so a subscription that stays
+ * ready (the caller stopped early, or a publisher refilled it meanwhile)
+ * does not starve the others. */
+int lss_notifier_next(lss_notifier *nt, lss_sub **sub, void **user)
+{
+    if (!nt || !sub)
+        return LSS_EINVAL;
+    pthread_mutex_lock(&nt->mu);
+    lss_sub *s = nt->head;
+    if (s && s != nt->tail) {
+        ready_unlink(nt, s);
+        ready_append(nt, s);
+    }
+    pthread_mutex_unlock(&nt->mu);
+    *sub = s;
+    if (user)
+        *user = s ? s->user : NULL; /* set once, before s was published */
+    return s ? LSS_ROW : LSS_AGAIN;
+}
+
+void lss_notifier_free(lss_notifier *nt)
+{
+    if (!nt ||
+        atomic_fetch_sub_explicit(&nt->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    lss_allocator a = nt->a;
+    close(nt->efd);
+    pthread_mutex_destroy(&nt->mu);
+    lss__free(&a, nt);
 }
 
 static int grow_cur(lss_sub *s, size_t n)

@@ -1,14 +1,16 @@
 /* hub.h — the per-namespace-instance subscription hub (PROTOCOL.md 8.3,
  * 8.6–8.10).  The store publishes each committed message once, in ascending
  * global position; the hub queues a poke for every matching subscription
- * and wakes it through an eventfd.  The public half (lss_sub_next, _fd,
+ * and wakes it through its eventfd, or through its notifier's ready list
+ * (lss_notifier, also in hub.c).  The public half (lss_sub_next, _fd,
  * _close, lss_sub_opts_init) lives in hub.c too; lss_subscribe (store.c)
  * is built on lss__hub_subscribe + lss__sub_add_replay + _replay_done.
  *
- * Locking: one mutex per hub (the subscriber index) and one per
- * subscription (its queue), always taken in that order.  No lock is held
- * across anything that can block: the only syscalls under a lock are
- * non-blocking eventfd reads and writes, one per empty/non-empty change,
+ * Locking: one mutex per hub (the subscriber index), one per
+ * subscription (its queue) and one per notifier (its ready list), always
+ * taken in that order.  No lock is held across anything that can block:
+ * the only syscalls under a lock are non-blocking eventfd reads and
+ * writes, one per empty/non-empty change,
  * and the allocator is called under them only while a queue grows or is
  * dropped. */
 #ifndef LSS_HUB_H
@@ -62,7 +64,9 @@ void lss__hub_publish(lss__hub *h, const char *stream, size_t stream_n,
                       int64_t position, int64_t global_position);
 
 /* Register a subscription with h (from this instant every matching publish
- * is queued for it) in replay phase.  Keys are never negative, so a
+ * is queued for it) in replay phase.  With nt (may be NULL) it is woken
+ * through nt's ready list, handing back user, and has no eventfd of its
+ * own; it holds a reference on nt.  Keys are never negative, so a
  * negative o->position acts as 0.  a may be NULL (libc); it is copied
  * and serves the subscription's memory.  o is checked: struct_size covers
  * at least through position; kind is LSS_SUB_*; STREAM and CATEGORY need a
@@ -72,7 +76,8 @@ void lss__hub_publish(lss__hub *h, const char *stream, size_t stream_n,
  * Errors: LSS_EINVAL, LSS_ENOMEM, LSS_EIO (no eventfd: descriptor limit).
  * Thread-safe. */
 int lss__hub_subscribe(lss__hub *h, const lss_allocator *a,
-                       const lss_sub_opts *o, lss_sub **out);
+                       const lss_sub_opts *o, lss_notifier *nt, void *user,
+                       lss_sub **out);
 
 /* Replay phase: add one existing message, in ascending key order (stream
  * position for STREAM, global position otherwise).  Replayed pokes are
@@ -100,7 +105,8 @@ void lss__sub_replay_done(lss_sub *s);
  * every call, fd stays readable: close it); LSS_ENOMEM when the copy of a
  * longer stream name than any before could not be allocated (transient:
  * nothing was consumed, call again); LSS_EINVAL for NULL arguments.
- * Given ascending publishes, the eventfd is readable exactly while
+ * Given ascending publishes, the eventfd is readable (or, with a
+ * notifier, the subscription is on its ready list) exactly while
  * lss_sub_next would not return LSS_AGAIN. */
 
 /* Open subscriptions registered with h (for /metrics).  Thread-safe. */

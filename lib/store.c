@@ -1188,6 +1188,13 @@ void lss_cursor_close(lss_cursor *cur)
 int lss_subscribe(lss_conn *c, const char *id, size_t id_n,
                   const lss_sub_opts *o, lss_sub **out)
 {
+    return lss_subscribe_notify(c, id, id_n, o, NULL, NULL, out);
+}
+
+int lss_subscribe_notify(lss_conn *c, const char *id, size_t id_n,
+                         const lss_sub_opts *o, lss_notifier *nt, void *user,
+                         lss_sub **out)
+{
     if (!c || !o || !out)
         return c ? lss__err(c, LSS_EINVAL, "NULL argument") : LSS_EINVAL;
     *out = NULL;
@@ -1210,7 +1217,7 @@ int lss_subscribe(lss_conn *c, const char *id, size_t id_n,
     if (rc)
         return rc;
     lss_sub *s;
-    rc = lss__hub_subscribe(ns->hub, &c->db->a, o, &s);
+    rc = lss__hub_subscribe(ns->hub, &c->db->a, o, nt, user, &s);
     if (rc != LSS_OK) {
         lss__ns_unref(c->db, ns);
         return lss__err(c, rc, "cannot register subscription");

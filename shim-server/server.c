@@ -1351,6 +1351,7 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
         goto out;
     g_sig.started = 1;
     s->stopfd = -1; /* g_sig's now: closed by server_signals_end */
+    sse_loop_init(s->ep);
     if (worker_start(s) != 0) {
         shim_log(LOG_ERROR, "Failed to start the store worker", (char *)NULL);
         goto out;
@@ -1386,6 +1387,9 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
                 break;
             case SRC_DONE:
                 worker_done(s);
+                break;
+            case SRC_NOTIFY:
+                sse_on_ready(s);
                 break;
             case SRC_SOCK: {
                 conn *c = src->c;
@@ -1431,6 +1435,7 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
 out:
     worker_stop(s);
     shutdown_all(s);
+    sse_loop_free();
     server_free(s);
     free(s);
     return rc;

@@ -92,7 +92,7 @@ typedef struct import_state import_state;
 typedef struct export_state export_state;
 
 /* What an epoll event points at. */
-enum { SRC_LISTEN, SRC_STOP, SRC_SOCK, SRC_SUB, SRC_DONE };
+enum { SRC_LISTEN, SRC_STOP, SRC_SOCK, SRC_SUB, SRC_NOTIFY, SRC_DONE };
 typedef struct evsrc {
     int type;
     conn *c;
@@ -220,6 +220,14 @@ size_t json_str(char *out, const char *s, size_t n);
  * SSE (sse.c)
  * ---------------------------------------------------------------------- */
 
+/* The loop's shared wake-up for its subscriptions (one per process): its
+ * descriptor is added to ep with evsrc type SRC_NOTIFY.  Without it (an
+ * error is logged) each subscription falls back to its own descriptor. */
+void sse_loop_init(int ep);
+void sse_loop_free(void);
+/* SRC_NOTIFY is readable: serve a bounded slice of ready subscribers (the
+ * descriptor stays readable while more are ready). */
+void sse_on_ready(server *s);
 int sse_start(server *s, conn *c);
 void sse_on_sub(server *s, conn *c);
 void sse_ping(server *s, conn *c);

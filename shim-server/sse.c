@@ -2,16 +2,46 @@
  * subscription (registered before its replay, by lss_subscribe), headers and
  * ": ready" at once, then one chunk per poke.  Output per connection is
  * bounded: a subscriber whose socket does not take its pokes is closed
- * abortively and counted, never silently skipped. */
+ * abortively and counted, never silently skipped.
+ *
+ * Every subscription of the loop shares one lss_notifier: a publish to
+ * 10,000 idle subscribers sets one descriptor readable, and the loop walks
+ * the notifier's ready list, writing all of a subscriber's pending pokes
+ * with one send().  It serves a bounded slice per turn, so the writes that
+ * feed the subscribers are read and committed between slices instead of
+ * waiting for a whole fan-out; a subscriber not yet reached picks up the
+ * pokes committed meanwhile in the same send. */
 #include "shim.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #define SSE_OUT_MAX ((size_t)1 << 20)
 #define SSE_REPLAY 1000
+/* Formatted pokes kept for the next subscriber (direct-mapped by global
+ * position): with N subscribers of one namespace each poke is formatted
+ * once instead of N times.  Longer events are formatted every time. */
+#define CACHE_SLOTS 1024
+#define CACHE_TEXT 224
+
+typedef struct poke_text {
+    int64_t position, global_position;
+    size_t stream_n;
+    char stream[96];
+    size_t n;          /* bytes of the event; 0 = empty slot */
+    char text[CACHE_TEXT];
+} poke_text;
+
+/* One event loop per process (server_run). */
+static struct {
+    lss_notifier *nt;
+    evsrc src;
+    size_t nsubs;      /* open subscriptions of the loop */
+    poke_text *cache;  /* CACHE_SLOTS, or NULL */
+} g_loop;
 
 static const char TEXT[] = "text/plain; charset=utf-8";
 
@@ -77,20 +107,53 @@ static void overflow(server *s, conn *c)
     conn_close(s, c, 1);
 }
 
-static int put_poke(server *s, conn *c, const lss_poke *p)
+/* The event text of p (PROTOCOL.md 8.5) into ev (96 + 6 * stream.n
+ * bytes); returns its length. */
+static size_t format_poke(char *ev, const lss_poke *p)
 {
-    char small[1024];
-    size_t cap = 96 + 6 * p->stream.n;
-    char *ev = cap <= sizeof small ? small : malloc(cap);
-    if (!ev)
-        return LSS_ENOMEM;
     char *o = ev;
     memcpy(o, "event: poke\ndata: {\"stream\":", 28);
     o += 28;
     o += json_str(o, p->stream.p, p->stream.n);
     o += sprintf(o, ",\"position\":%lld,\"globalPosition\":%lld}\n\n",
                  (long long)p->position, (long long)p->global_position);
-    size_t n = (size_t)(o - ev);
+    return (size_t)(o - ev);
+}
+
+/* The cached text of p, formatting it on a miss; NULL when p is too long
+ * for the cache. */
+static const poke_text *cached_poke(const lss_poke *p)
+{
+    if (!g_loop.cache || p->stream.n > sizeof g_loop.cache->stream ||
+        96 + 6 * p->stream.n > CACHE_TEXT)
+        return NULL;
+    poke_text *t = &g_loop.cache[(uint64_t)p->global_position % CACHE_SLOTS];
+    if (t->n && t->global_position == p->global_position &&
+        t->position == p->position && t->stream_n == p->stream.n &&
+        !memcmp(t->stream, p->stream.p, p->stream.n))
+        return t;
+    t->position = p->position;
+    t->global_position = p->global_position;
+    t->stream_n = p->stream.n;
+    memcpy(t->stream, p->stream.p, p->stream.n);
+    t->n = format_poke(t->text, p);
+    return t;
+}
+
+static int put_poke(server *s, conn *c, const lss_poke *p)
+{
+    const poke_text *t = cached_poke(p);
+    if (t) {
+        if (!room_for(s, c, t->n + 16))
+            return c->dead ? LSS_ECLOSED : LSS_EOVERFLOW;
+        return conn_chunk(c, t->text, t->n) != 0 ? LSS_ENOMEM : LSS_OK;
+    }
+    char small[1024];
+    size_t cap = 96 + 6 * p->stream.n;
+    char *ev = cap <= sizeof small ? small : malloc(cap);
+    if (!ev)
+        return LSS_ENOMEM;
+    size_t n = format_poke(ev, p);
     int rc = LSS_OK;
     if (!room_for(s, c, n + 16))
         rc = c->dead ? LSS_ECLOSED : LSS_EOVERFLOW;
@@ -147,13 +210,60 @@ void sse_ping(server *s, conn *c)
         conn_timer(s, c, T_PING);
 }
 
+void sse_loop_init(int ep)
+{
+    g_loop.cache = calloc(CACHE_SLOTS, sizeof *g_loop.cache);
+    lss_notifier *nt = NULL;
+    int rc = lss_notifier_new(NULL, &nt);
+    g_loop.src.type = SRC_NOTIFY;
+    g_loop.src.c = NULL;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &g_loop.src};
+    if (rc == LSS_OK &&
+        epoll_ctl(ep, EPOLL_CTL_ADD, lss_notifier_fd(nt), &ev) != 0)
+        rc = LSS_EIO;
+    if (rc != LSS_OK) {
+        shim_log(LOG_WARN, "No shared subscription wake-up", "error",
+                 lss_strerror(rc), (char *)NULL);
+        lss_notifier_free(nt);
+        nt = NULL;
+    }
+    g_loop.nt = nt;
+}
+
+void sse_loop_free(void)
+{
+    lss_notifier_free(g_loop.nt);
+    g_loop.nt = NULL;
+    free(g_loop.cache);
+    g_loop.cache = NULL;
+}
+
+/* One pass per turn: every ready subscriber once (the list rotates, and
+ * has at most nsubs entries), then the turn's requests.  A pass costs
+ * about one send() per ready subscriber, and the writes committed during
+ * it are answered only at its end, so the writers cannot outrun the
+ * fan-out: the pokes of a pass are bounded by the writers' concurrency,
+ * and so is the pass. */
+void sse_on_ready(server *s)
+{
+    for (size_t i = 0, n = g_loop.nsubs; i < n; i++) {
+        lss_sub *sub;
+        void *user;
+        if (lss_notifier_next(g_loop.nt, &sub, &user) != LSS_ROW)
+            return;
+        sse_on_sub(s, user);
+    }
+}
+
 void sse_end(server *s, conn *c, int reason)
 {
     if (!c->sub)
         return;
-    conn_unwatch_sub(s, c, lss_sub_fd(c->sub));
+    if (lss_sub_fd(c->sub) >= 0)
+        conn_unwatch_sub(s, c, lss_sub_fd(c->sub));
     lss_sub_close(c->sub);
     c->sub = NULL;
+    g_loop.nsubs--;
     metrics_sse_gauge(c->sub_kind, -1);
     metrics_sse_disconnect(reason);
 }
@@ -223,7 +333,7 @@ int sse_start(server *s, conn *c)
     }
     lss_conn *lc = srv_lss(s);
     lss_sub *sub = NULL;
-    int rc = lss_subscribe(lc, c->ns, c->ns_n, &o, &sub);
+    int rc = lss_subscribe_notify(lc, c->ns, c->ns_n, &o, g_loop.nt, c, &sub);
     if (rc != LSS_OK) {
         /* Registration or replay failed in storage: abort (8.3, 8.11). */
         shim_log(LOG_WARN, "Subscription failed", "error", lss_errmsg(lc),
@@ -231,7 +341,7 @@ int sse_start(server *s, conn *c)
         conn_close(s, c, 1);
         return R_OK;
     }
-    if (conn_watch_sub(s, c, lss_sub_fd(sub)) != 0) {
+    if (!g_loop.nt && conn_watch_sub(s, c, lss_sub_fd(sub)) != 0) {
         lss_sub_close(sub);
         shim_log(LOG_WARN, "Subscription failed", "error", strerror(errno),
                  (char *)NULL);
@@ -239,6 +349,7 @@ int sse_start(server *s, conn *c)
         return R_OK;
     }
     c->sub = sub;
+    g_loop.nsubs++;
     metrics_sse_gauge(c->sub_kind, 1);
     conn_stream_begin(s, c, 200,
                       "Content-Type: text/event-stream\r\n"

@@ -39,7 +39,7 @@ static lss_sub *sub_replaying(lss__hub *h, const lss_allocator *a, int kind,
     if (qbytes)
         o.queue_bytes = qbytes;
     lss_sub *s = NULL;
-    assert_int_equal(lss__hub_subscribe(h, a, &o, &s), LSS_OK);
+    assert_int_equal(lss__hub_subscribe(h, a, &o, NULL, NULL, &s), LSS_OK);
     assert_non_null(s);
     return s;
 }
@@ -152,16 +152,21 @@ static void subscribe_should_reject_invalid_options(void **state)
     lss_sub *s = (lss_sub *)&s; /* must be reset to NULL on failure */
     lss_sub_opts o;
 
-    assert_int_equal(lss__hub_subscribe(h, &ca.a, NULL, &s), LSS_EINVAL);
+    assert_int_equal(lss__hub_subscribe(h, &ca.a, NULL, NULL, NULL, &s),
+                     LSS_EINVAL);
     assert_null(s);
     lss_sub_opts_init(&o);
-    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, &s), LSS_EINVAL);
+    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, NULL, NULL, &s),
+                     LSS_EINVAL);
     o.kind = 4;
-    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, &s), LSS_EINVAL);
+    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, NULL, NULL, &s),
+                     LSS_EINVAL);
     o.kind = LSS_SUB_STREAM;
-    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, &s), LSS_EINVAL);
+    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, NULL, NULL, &s),
+                     LSS_EINVAL);
     o.name = "";
-    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, &s), LSS_EINVAL);
+    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, NULL, NULL, &s),
+                     LSS_EINVAL);
     o.kind = LSS_SUB_CATEGORY;
     o.name = "cat";
     o.name_n = 3;
@@ -170,15 +175,19 @@ static void subscribe_should_reject_invalid_options(void **state)
     for (size_t i = 0; i < LSS_ARRAY_LEN(bad); i++) {
         o.group_member = bad[i][0];
         o.group_size = bad[i][1];
-        assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, &s), LSS_EINVAL);
+        assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, NULL, NULL, &s),
+                         LSS_EINVAL);
     }
     o.group_member = 0;
     o.group_size = 0;
     o.struct_size = 8;
-    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, &s), LSS_EINVAL);
+    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, NULL, NULL, &s),
+                     LSS_EINVAL);
     o.struct_size = sizeof o;
-    assert_int_equal(lss__hub_subscribe(NULL, &ca.a, &o, &s), LSS_EINVAL);
-    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, NULL), LSS_EINVAL);
+    assert_int_equal(lss__hub_subscribe(NULL, &ca.a, &o, NULL, NULL, &s),
+                     LSS_EINVAL);
+    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, NULL, NULL, NULL),
+                     LSS_EINVAL);
 
     /* Group fields are ignored where they do not apply. */
     o.kind = LSS_SUB_ALL;
@@ -186,12 +195,12 @@ static void subscribe_should_reject_invalid_options(void **state)
     o.name_n = 0;
     o.group_member = 7;
     o.group_size = 2;
-    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, &s), LSS_OK);
+    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, NULL, NULL, &s), LSS_OK);
     lss_sub_close(s);
     o.kind = LSS_SUB_STREAM;
     o.name = "cat-1";
     o.name_n = 5;
-    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, &s), LSS_OK);
+    assert_int_equal(lss__hub_subscribe(h, &ca.a, &o, NULL, NULL, &s), LSS_OK);
     lss_sub_close(s);
 
     assert_int_equal(lss__hub_subscribers(h), 0);
@@ -610,7 +619,7 @@ static void replay_window_full_should_refuse_every_later_replay(void **state)
     o.name_n = 1;
     o.replay_max = 2;
     lss_sub *s;
-    assert_int_equal(lss__hub_subscribe(h, NULL, &o, &s), LSS_OK);
+    assert_int_equal(lss__hub_subscribe(h, NULL, &o, NULL, NULL, &s), LSS_OK);
     replay(s, "r-1", 0, 1);
     replay(s, "r-1", 1, 2);
     assert_int_equal(lss__sub_add_replay(s, "r-1", 3, 2, 3), LSS_DONE);
@@ -623,7 +632,7 @@ static void replay_window_full_should_refuse_every_later_replay(void **state)
     lss_sub_close(s);
 
     o.replay_max = 0;
-    assert_int_equal(lss__hub_subscribe(h, NULL, &o, &s), LSS_OK);
+    assert_int_equal(lss__hub_subscribe(h, NULL, &o, NULL, NULL, &s), LSS_OK);
     assert_int_equal(lss__sub_add_replay(s, "r-1", 3, 0, 1), LSS_DONE);
     lss_sub_close(s);
 
@@ -631,7 +640,7 @@ static void replay_window_full_should_refuse_every_later_replay(void **state)
      * a shorter later one may not sneak in behind it. */
     o.replay_max = -1;
     o.queue_bytes = 3 * (LSS__POKE_OVERHEAD + 3);
-    assert_int_equal(lss__hub_subscribe(h, NULL, &o, &s), LSS_OK);
+    assert_int_equal(lss__hub_subscribe(h, NULL, &o, NULL, NULL, &s), LSS_OK);
     replay(s, "r-1", 0, 1);
     replay(s, "r-2", 0, 2);
     assert_int_equal(lss__sub_add_replay(s, "r-333", 5, 0, 3), LSS_DONE);
@@ -818,6 +827,287 @@ static void fd_should_be_readable_exactly_while_pokes_are_pending(void **state)
     lss__hub_unref(h);
 }
 
+/* ---- the shared wake-up (lss_notifier) ---- */
+
+static lss_sub *sub_notified(lss__hub *h, const lss_allocator *a,
+                             lss_notifier *nt, void *user, int kind,
+                             const char *name, size_t qbytes)
+{
+    lss_sub_opts o;
+    lss_sub_opts_init(&o);
+    o.kind = kind;
+    o.name = name;
+    o.name_n = name ? strlen(name) : 0;
+    if (qbytes)
+        o.queue_bytes = qbytes;
+    lss_sub *s = NULL;
+    assert_int_equal(lss__hub_subscribe(h, a, &o, nt, user, &s), LSS_OK);
+    assert_non_null(s);
+    return s;
+}
+
+static int nt_readable(const lss_notifier *nt)
+{
+    struct pollfd p = {lss_notifier_fd(nt), POLLIN, 0};
+    int n = poll(&p, 1, 0);
+    assert_true(n >= 0);
+    return n == 1 && (p.revents & POLLIN);
+}
+
+/* The next ready subscription, checking its user pointer. */
+static lss_sub *nt_next(lss_notifier *nt, void **user)
+{
+    lss_sub *s = NULL;
+    int rc = lss_notifier_next(nt, &s, user);
+    assert_true(rc == LSS_ROW || rc == LSS_AGAIN);
+    assert_true((rc == LSS_ROW) == (s != NULL));
+    return s;
+}
+
+static void notifier_should_be_readable_exactly_while_one_is_ready(
+    void **state)
+{
+    (void)state;
+    lss_notifier *nt = NULL;
+    assert_int_equal(lss_notifier_new(NULL, &nt), LSS_OK);
+    assert_true(lss_notifier_fd(nt) >= 0);
+    lss__hub *h = hub_new_ok(NULL);
+    int tag[3];
+    lss_sub *a = sub_notified(h, NULL, nt, &tag[0], LSS_SUB_STREAM, "n-1", 0);
+    lss_sub *b = sub_notified(h, NULL, nt, &tag[1], LSS_SUB_STREAM, "n-2", 0);
+    lss_sub *c = sub_notified(h, NULL, nt, &tag[2], LSS_SUB_ALL, NULL, 0);
+    assert_int_equal(lss_sub_fd(a), -1); /* no descriptor of its own */
+    replay(a, "n-1", 0, 1); /* ready during its replay already */
+    assert_true(nt_readable(nt));
+    void *u = NULL;
+    assert_ptr_equal(nt_next(nt, &u), a);
+    assert_ptr_equal(u, &tag[0]);
+    expect_poke(a, "n-1", 0, 1);
+    expect_again(a);
+    assert_false(nt_readable(nt));
+    assert_null(nt_next(nt, &u));
+    assert_null(u);
+    lss__sub_replay_done(a);
+    lss__sub_replay_done(b);
+    lss__sub_replay_done(c);
+    assert_false(nt_readable(nt));
+    /* One publish, two ready subscriptions, one descriptor. */
+    pub(h, "n-2", 0, 2);
+    assert_true(nt_readable(nt));
+    lss_sub *first = nt_next(nt, NULL);
+    lss_sub *second = nt_next(nt, NULL);
+    assert_true((first == b && second == c) || (first == c && second == b));
+    expect_poke(b, "n-2", 0, 2);
+    expect_again(b);
+    assert_true(nt_readable(nt)); /* c still has its poke */
+    assert_ptr_equal(nt_next(nt, &u), c);
+    assert_ptr_equal(u, &tag[2]);
+    expect_poke(c, "n-2", 0, 2);
+    expect_again(c);
+    assert_false(nt_readable(nt));
+    /* Closing a ready subscription takes it off the list. */
+    pub(h, "n-1", 1, 3);
+    assert_true(nt_readable(nt));
+    lss_sub_close(c);
+    assert_true(nt_readable(nt)); /* a is still ready */
+    lss_sub_close(a);
+    assert_false(nt_readable(nt));
+    assert_null(nt_next(nt, NULL));
+    lss_sub_close(b);
+    lss_notifier_free(nt);
+    lss__hub_unref(h);
+}
+
+static void notifier_should_serve_ready_subscriptions_in_turn(void **state)
+{
+    (void)state;
+    lss_notifier *nt = NULL;
+    assert_int_equal(lss_notifier_new(NULL, &nt), LSS_OK);
+    lss__hub *h = hub_new_ok(NULL);
+    enum { N = 5 };
+    lss_sub *s[N];
+    for (int i = 0; i < N; i++) {
+        s[i] = sub_notified(h, NULL, nt, NULL, LSS_SUB_ALL, NULL, 0);
+        lss__sub_replay_done(s[i]);
+    }
+    for (int g = 1; g <= 3; g++)
+        pub(h, "r-1", g - 1, g);
+    /* A caller that takes one poke per visit still reaches everyone, once
+     * per round, until all are drained. */
+    int seen[N] = {0}, visits = 0;
+    lss_sub *x;
+    while ((x = nt_next(nt, NULL)) != NULL) {
+        int i = 0;
+        while (s[i] != x)
+            i++;
+        assert_true(i < N);
+        assert_int_equal(seen[i], visits / N);
+        lss_poke p;
+        int rc = lss_sub_next(x, &p);
+        if (rc == LSS_ROW) {
+            assert_int_equal(p.global_position, seen[i] + 1);
+            seen[i]++;
+        } else {
+            assert_int_equal(rc, LSS_AGAIN);
+        }
+        visits++;
+        assert_true(visits <= 4 * N);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(seen[i], 3);
+    assert_false(nt_readable(nt));
+    /* The caller's reference may go first: the subscriptions keep the
+     * notifier (and its descriptor) alive. */
+    lss_notifier_free(nt);
+    pub(h, "r-1", 3, 4);
+    assert_true(nt_readable(nt));
+    assert_non_null(nt_next(nt, NULL));
+    for (int i = 0; i < N; i++) {
+        expect_poke(s[i], "r-1", 3, 4);
+        lss_sub_close(s[i]);
+    }
+    lss__hub_unref(h);
+}
+
+static void notifier_should_report_overflow_and_errors(void **state)
+{
+    (void)state;
+    counting_alloc ca;
+    counting_alloc_init(&ca);
+    lss_notifier *nt = NULL;
+    assert_int_equal(lss_notifier_new(NULL, NULL), LSS_EINVAL);
+    assert_int_equal(lss_notifier_fd(NULL), -1);
+    assert_int_equal(lss_notifier_next(NULL, NULL, NULL), LSS_EINVAL);
+    lss_notifier_free(NULL);
+    ca.fail_at = 1;
+    assert_int_equal(lss_notifier_new(&ca.a, &nt), LSS_ENOMEM);
+    assert_null(nt);
+    ca.fail_at = 0;
+    assert_int_equal(lss_notifier_new(&ca.a, &nt), LSS_OK);
+    lss_sub *x = NULL;
+    assert_int_equal(lss_notifier_next(nt, NULL, NULL), LSS_EINVAL);
+    assert_int_equal(lss_notifier_next(nt, &x, NULL), LSS_AGAIN);
+    lss__hub *h = hub_new_ok(NULL);
+    lss_sub *s = sub_notified(h, NULL, nt, NULL, LSS_SUB_ALL, NULL, 256);
+    lss__sub_replay_done(s);
+    for (int g = 1; g <= 20; g++)
+        pub(h, "o-1", g - 1, g);
+    /* Dead: stays ready (lss_sub_next keeps saying why) until closed. */
+    for (int i = 0; i < 3; i++) {
+        assert_ptr_equal(nt_next(nt, NULL), s);
+        lss_poke p;
+        assert_int_equal(lss_sub_next(s, &p), LSS_EOVERFLOW);
+        assert_true(nt_readable(nt));
+    }
+    lss_sub_close(s);
+    assert_false(nt_readable(nt));
+    lss_notifier_free(nt);
+    assert_int_equal(ca.live, 0);
+    lss__hub_unref(h);
+}
+
+static void notifier_steady_state_should_not_allocate(void **state)
+{
+    (void)state;
+    counting_alloc hub_ca, sub_ca, nt_ca;
+    counting_alloc_init(&hub_ca);
+    counting_alloc_init(&sub_ca);
+    counting_alloc_init(&nt_ca);
+    lss_notifier *nt = NULL;
+    assert_int_equal(lss_notifier_new(&nt_ca.a, &nt), LSS_OK);
+    lss__hub *h = hub_new_ok(&hub_ca.a);
+    enum { N = 50 };
+    lss_sub *s[N];
+    for (int i = 0; i < N; i++) {
+        s[i] = sub_notified(h, &sub_ca.a, nt, NULL,
+                            i % 2 ? LSS_SUB_ALL : LSS_SUB_CATEGORY,
+                            i % 2 ? NULL : "w", 0);
+        lss__sub_replay_done(s[i]);
+    }
+    int64_t g = 1;
+    long before = 0, got = 0;
+    for (int round = 0; round < 100; round++) {
+        if (round == 50)
+            before = counting_alloc_calls(&hub_ca) +
+                     counting_alloc_calls(&sub_ca) +
+                     counting_alloc_calls(&nt_ca);
+        for (int i = 0; i < 10; i++, g++)
+            pub(h, "w-1", g, g);
+        lss_sub *x;
+        while ((x = nt_next(nt, NULL)) != NULL)
+            got += drain(x);
+    }
+    assert_int_equal(got, (long)N * 1000);
+    assert_int_equal(counting_alloc_calls(&hub_ca) +
+                         counting_alloc_calls(&sub_ca) +
+                         counting_alloc_calls(&nt_ca),
+                     before);
+    for (int i = 0; i < N; i++)
+        lss_sub_close(s[i]);
+    lss_notifier_free(nt);
+    lss__hub_unref(h);
+    assert_int_equal(nt_ca.live, 0);
+    assert_int_equal(sub_ca.live, 0);
+}
+
+typedef struct nt_race {
+    lss__hub *h;
+    int64_t n;
+} nt_race;
+
+static void *nt_publisher(void *arg)
+{
+    nt_race *r = arg;
+    for (int64_t g = 1; g <= r->n; g++)
+        pub(r->h, "t-1", g - 1, g);
+    return NULL;
+}
+
+/* A publisher on another thread and a consumer that sleeps on the shared
+ * descriptor: no wake-up is lost, every poke arrives once, in order. */
+static void notifier_should_not_lose_a_wake_up_across_threads(void **state)
+{
+    (void)state;
+    lss_notifier *nt = NULL;
+    assert_int_equal(lss_notifier_new(NULL, &nt), LSS_OK);
+    lss__hub *h = hub_new_ok(NULL);
+    enum { N = 8 };
+    lss_sub *s[N];
+    int64_t next[N];
+    for (int i = 0; i < N; i++) {
+        s[i] = sub_notified(h, NULL, nt, &next[i], LSS_SUB_ALL, NULL,
+                            64 << 20);
+        lss__sub_replay_done(s[i]);
+        next[i] = 1;
+    }
+    nt_race r = {h, 20000};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, nt_publisher, &r), 0);
+    int64_t done = 0;
+    while (done < N) {
+        struct pollfd p = {lss_notifier_fd(nt), POLLIN, 0};
+        assert_int_equal(poll(&p, 1, 10000), 1); /* never stuck */
+        lss_sub *x;
+        void *u;
+        while (lss_notifier_next(nt, &x, &u) == LSS_ROW) {
+            int64_t *want = u;
+            lss_poke k;
+            int rc;
+            while ((rc = lss_sub_next(x, &k)) == LSS_ROW)
+                assert_int_equal(k.global_position, (*want)++);
+            assert_int_equal(rc, LSS_AGAIN);
+        }
+        done = 0;
+        for (int i = 0; i < N; i++)
+            done += next[i] == r.n + 1;
+    }
+    pthread_join(th, NULL);
+    for (int i = 0; i < N; i++)
+        lss_sub_close(s[i]);
+    lss_notifier_free(nt);
+    lss__hub_unref(h);
+}
+
 /* ---- the queue itself ---- */
 
 static void queue_should_survive_wrap_around_and_long_names(void **state)
@@ -980,7 +1270,7 @@ static void hub_and_subscribe_should_fail_cleanly_when_allocation_fails(
             lss_sub *s = NULL;
             ca.calls = 0;
             ca.fail_at = k;
-            rc = lss__hub_subscribe(h, &ca.a, &o, &s);
+            rc = lss__hub_subscribe(h, &ca.a, &o, NULL, NULL, &s);
             ca.fail_at = 0;
             if (rc == LSS_OK) {
                 lss__sub_replay_done(s);
@@ -1038,12 +1328,12 @@ static void subscribe_should_fail_cleanly_without_file_descriptors(
     lss_sub_opts_init(&o);
     o.kind = LSS_SUB_ALL;
     lss_sub *s = NULL;
-    int rc = lss__hub_subscribe(h, NULL, &o, &s);
+    int rc = lss__hub_subscribe(h, NULL, &o, NULL, NULL, &s);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
     assert_int_equal(rc, LSS_EIO);
     assert_null(s);
     assert_int_equal(lss__hub_subscribers(h), 0);
-    assert_int_equal(lss__hub_subscribe(h, NULL, &o, &s), LSS_OK);
+    assert_int_equal(lss__hub_subscribe(h, NULL, &o, NULL, NULL, &s), LSS_OK);
     lss_sub_close(s);
     lss__hub_unref(h);
 }
@@ -1199,7 +1489,7 @@ static void *churner(void *arg)
         }
         o.name_n = o.name ? strlen(o.name) : 0;
         lss_sub *s;
-        if (lss__hub_subscribe(ca->h, NULL, &o, &s) != LSS_OK)
+        if (lss__hub_subscribe(ca->h, NULL, &o, NULL, NULL, &s) != LSS_OK)
             return (void *)1;
         lss__sub_add_replay(s, "t-3", 3, 0, 1);
         lss__sub_replay_done(s);
@@ -1336,6 +1626,12 @@ int main(void)
             subscription_should_keep_the_hub_alive_after_the_store_lets_go),
         cmocka_unit_test(
             fd_should_be_readable_exactly_while_pokes_are_pending),
+        cmocka_unit_test(
+            notifier_should_be_readable_exactly_while_one_is_ready),
+        cmocka_unit_test(notifier_should_serve_ready_subscriptions_in_turn),
+        cmocka_unit_test(notifier_should_report_overflow_and_errors),
+        cmocka_unit_test(notifier_steady_state_should_not_allocate),
+        cmocka_unit_test(notifier_should_not_lose_a_wake_up_across_threads),
         cmocka_unit_test(queue_should_survive_wrap_around_and_long_names),
         cmocka_unit_test(many_subscribers_should_get_only_their_own_pokes),
         cmocka_unit_test(steady_state_publish_and_next_should_not_allocate),
