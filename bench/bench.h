@@ -342,6 +342,7 @@ int http_w1_load(bench_run *r, int port, int pid, long requests,
 /* W3 with SSE subscribers (cases_sse.c) */
 extern long bench_sse_subscribers; /* --subscribers (10,000) */
 int case_sse_w3(bench_run *r);
+int case_fanout_floor(bench_run *r);
 /* W3 store growth (cases_growth.c): 10 M messages into a durable file store */
 int case_growth_file(bench_run *r);
 

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -400,4 +402,156 @@ int case_sse_w3(bench_run *r)
     free(w.sub);
     free(w.rbuf);
     return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * 650: the fan-out floor of this machine, no library and no HTTP.  A child
+ * process connects N loopback TCP sockets to us and reads them all with one
+ * epoll loop; we send one 120-byte "poke" to each socket per pass, in turn,
+ * and the child reports (over a pipe) when the whole pass has arrived.  A
+ * pass's time is the shortest possible "commit -> last subscriber's poke"
+ * for one write fanned out to N subscribers here: W3's p99 cannot be below
+ * it, whatever the server does.
+ * ---------------------------------------------------------------------- */
+
+#define FLOOR_MSG 120
+
+static void floor_child(int lfd_port, long n, int rfd, int wfd)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)lfd_port);
+    int ep = epoll_create1(0);
+    for (long i = 0; i < n; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+            _exit(2);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) != 0)
+            _exit(2);
+    }
+    char c = 'r';
+    if (write(wfd, &c, 1) != 1)
+        _exit(2);
+    static char buf[65536];
+    struct epoll_event ev[256];
+    uint64_t got = 0, pass_bytes = (uint64_t)n * FLOOR_MSG, next = pass_bytes;
+    for (;;) {
+        struct pollfd pf = {.fd = rfd, .events = POLLIN};
+        if (poll(&pf, 1, 0) > 0 && (pf.revents & (POLLIN | POLLHUP)))
+            _exit(0); /* the parent is done (EOF on the pipe) */
+        int k = epoll_wait(ep, ev, 256, 100);
+        for (int i = 0; i < k; i++) {
+            ssize_t r;
+            while ((r = recv(ev[i].data.fd, buf, sizeof buf, 0)) > 0)
+                got += (uint64_t)r;
+        }
+        while (got >= next) {
+            c = 'p';
+            if (write(wfd, &c, 1) != 1)
+                _exit(2);
+            next += pass_bytes;
+        }
+    }
+}
+
+int case_fanout_floor(bench_run *r)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    long n = bench_sse_subscribers;
+    if (n > (long)rl.rlim_cur - 64)
+        n = (long)rl.rlim_cur - 64;
+    if (n < 1)
+        return LSS_EINVAL;
+    long passes = scaled(r, 30);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    int down[2] = {-1, -1}, up[2] = {-1, -1};
+    int *fds = calloc((size_t)n, sizeof *fds);
+    if (lfd < 0 || !fds || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&a, &al) != 0 ||
+        listen(lfd, 4096) != 0 || pipe(down) != 0 || pipe(up) != 0) {
+        free(fds);
+        if (lfd >= 0)
+            close(lfd);
+        return LSS_EIO;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(lfd);
+        close(down[1]);
+        close(up[0]);
+        floor_child(ntohs(a.sin_port), n, down[0], up[1]);
+        _exit(0);
+    }
+    close(down[0]);
+    close(up[1]);
+    int rc = pid > 0 ? LSS_OK : LSS_EIO;
+    long have = 0;
+    for (; rc == LSS_OK && have < n; have++) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            rc = LSS_EIO;
+            break;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        fds[have] = fd;
+    }
+    char c, msg[FLOOR_MSG];
+    memset(msg, 'x', sizeof msg);
+    msg[sizeof msg - 2] = '\n';
+    msg[sizeof msg - 1] = '\n';
+    if (rc == LSS_OK && (read(up[0], &c, 1) != 1 || c != 'r'))
+        rc = LSS_EIO;
+    if (rc == LSS_OK)
+        bench_start(r);
+    uint64_t busy = 0;
+    for (long p = 0; rc == LSS_OK && p < passes; p++) {
+        uint64_t t0 = bench_ns();
+        for (long i = 0; i < n; i++)
+            if (send(fds[i], msg, sizeof msg, MSG_NOSIGNAL) != (ssize_t)sizeof msg)
+                rc = LSS_EIO;
+        if (rc == LSS_OK && (read(up[0], &c, 1) != 1 || c != 'p'))
+            rc = LSS_EIO;
+        uint64_t t1 = bench_ns();
+        hist_add(r->hist, t1 - t0);
+        busy += t1 - t0;
+        usleep(20000); /* a pause between writes, as between W1's passes */
+    }
+    if (rc == LSS_OK)
+        bench_stop(r);
+    for (long i = 0; i < have; i++)
+        close(fds[i]);
+    free(fds);
+    close(lfd);
+    close(down[1]); /* EOF: the child exits */
+    int st = 0;
+    if (pid > 0)
+        waitpid(pid, &st, 0);
+    close(up[0]);
+    if (rc != LSS_OK || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return LSS_EIO;
+    r->ops = (double)passes;
+    r->check = (uint64_t)n * 1000003u + (uint64_t)passes; /* what was moved */
+    static char note[256];
+    snprintf(note, sizeof note,
+             "%ld loopback sockets, one %d-byte send each per pass, read by "
+             "another process: a pass is the floor of W3's commit->poke p99 "
+             "(mean pass %.1f ms)",
+             n, FLOOR_MSG, (double)busy / (double)passes / 1e6);
+    r->note = note;
+    return LSS_OK;
 }

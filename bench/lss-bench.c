@@ -41,7 +41,8 @@
  * generator alone, against any server.
  *
  * 6xx are W3 (cases_sse.c, cases_growth.c).  Cases that take minutes at
- * --size 100 (610, store growth) are left out of "all": name them.
+ * --size 100 (600 and 650, 10,000 subscribers; 610, store growth) are left
+ * out of "all": name them.
  *
  * Adding a case: write a stepper (bench_ops: open, op(i), close) or one
  * `int case_xxx(bench_run *r)` (bench.h explains both contracts: setup,
@@ -473,9 +474,12 @@ static const bench_case cases[] = {
      0},
 
     {600, "w3-sse-10k", "W3: W1 over HTTP with 10,000 SSE subscribers",
-     case_sse_w3, NULL, 0, CASE_NOLIB, 0, 0, 0},
+     case_sse_w3, NULL, 0, CASE_NOLIB | CASE_NAMED, 0, 0, 0},
     {610, "growth-file", "W3: 10 M W1 messages into a file store (FULL), "
      "rate per million, reads", case_growth_file, NULL, 0, CASE_NAMED, 0, 0, 0},
+    {650, "fanout-floor", "W3's floor: one 120-byte send to each of 10,000 "
+     "loopback sockets per pass, no server", case_fanout_floor, NULL, 0,
+     CASE_NOLIB | CASE_NAMED, 0, 0, 0},
 };
 
 #define NCASES (sizeof cases / sizeof cases[0])
