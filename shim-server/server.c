@@ -1010,9 +1010,25 @@ static void worker_done(server *s)
     batch_done(s, b);
 }
 
+/* Whether /rpc batches run on a worker thread: for stores whose commits
+ * wait on the disk (the loop goes on serving while one fsyncs, and the
+ * next group fills meanwhile).  An in-memory store's batch is CPU work,
+ * and on a small machine that the clients share, the hand-offs cost more
+ * than the overlap gains (docs/PERFORMANCE.md): it runs inline.
+ * LSS_STORE_THREAD=1 / =0 forces either way. */
+static int want_worker(const shim_cfg *cfg)
+{
+    if (cfg->null_store)
+        return 0;
+    const char *e = getenv("LSS_STORE_THREAD");
+    if (e && (*e == '0' || *e == '1') && !e[1])
+        return *e == '1';
+    return !cfg->is_memory;
+}
+
 static int worker_start(server *s)
 {
-    if (s->cfg->null_store)
+    if (!want_worker(s->cfg))
         return 0;
     if (lss_conn_open(s->db, &s->wc) != LSS_OK)
         return -1;
