@@ -35,7 +35,7 @@ enum { /* fixed statements of a read connection */
 
 enum { /* writer statements */
     WS_BEGIN, WS_COMMIT, WS_ROLLBACK, WS_VERSION, WS_FIND, WS_INSERT,
-    WS_HAS_GPOS, WS_HAS_POS, WS_IMPORT, WS_N
+    WS_HAS_GPOS, WS_HAS_POS, WS_IMPORT, WS_DATA_VERSION, WS_N
 };
 
 /* A connection with its statement cache (reads). */
@@ -44,9 +44,30 @@ typedef struct sq_rconn {
     sqlite3_stmt *st[RS_N];
 } sq_rconn;
 
+/* Stream -> version cache of a namespace's writer, to skip the
+ * `SELECT max(position)` probe of each append.  Set-associative, fixed
+ * size, allocated with the namespace; names longer than VC_NAME bytes are
+ * not cached.  Used and changed only under ns->wlock.  It holds what the
+ * open (or last committed) transaction sees; anything that could make it
+ * wrong empties it: a rollback, a failed commit, an import, a clear, or a
+ * commit by another connection (PRAGMA data_version). */
+#define VC_SETS 64
+#define VC_WAYS 4
+#define VC_NAME 47
+
+typedef struct vc_entry {
+    int64_t version;
+    uint32_t hash;
+    uint8_t len;      /* 0: empty */
+    char name[VC_NAME];
+} vc_entry;
+
 typedef struct sq_ns {
     sqlite3_stmt *ws[WS_N];
     sq_rconn w;       /* the writer connection; reads too in memory mode */
+    int64_t data_version;   /* of the last transaction (under ns->wlock) */
+    uint8_t vc_next[VC_SETS];
+    vc_entry vc[VC_SETS][VC_WAYS];
 } sq_ns;
 
 typedef struct sq_slot {
@@ -1190,6 +1211,7 @@ static const char *const WSQL[WS_N] = {
     "INSERT INTO messages(id, stream_name, type, position, data, metadata,"
     " time, category, chash, global_position)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    "PRAGMA data_version",
 };
 
 static int wstmt(lss_conn *c, sq_ns *n, int which, sqlite3_stmt **out)
@@ -1311,19 +1333,74 @@ static int check_ids(lss_conn *c, sq_ns *n, lss_append *a)
     return lss__err(c, LSS_EDUPLICATE, "Message ID '%.36s' already exists", a->id);
 }
 
+static void vc_clear(sq_ns *n)
+{
+    memset(n->vc, 0, sizeof n->vc);
+}
+
+static uint32_t vc_hash(const char *p, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h;
+}
+
+static vc_entry *vc_find(sq_ns *n, const char *p, size_t len, uint32_t h)
+{
+    vc_entry *set = n->vc[h % VC_SETS];
+    for (int i = 0; i < VC_WAYS; i++)
+        if (set[i].len == len && set[i].hash == h && !memcmp(set[i].name, p, len))
+            return &set[i];
+    return NULL;
+}
+
+static int vc_get(sq_ns *n, const char *p, size_t len, int64_t *v)
+{
+    if (len > VC_NAME)
+        return 0;
+    vc_entry *e = vc_find(n, p, len, vc_hash(p, len));
+    if (e)
+        *v = e->version;
+    return e != NULL;
+}
+
+static void vc_put(sq_ns *n, const char *p, size_t len, int64_t v)
+{
+    if (len > VC_NAME)
+        return;
+    uint32_t h = vc_hash(p, len);
+    vc_entry *e = vc_find(n, p, len, h);
+    if (!e) {
+        vc_entry *set = n->vc[h % VC_SETS];
+        for (int i = 0; i < VC_WAYS && !e; i++)
+            if (!set[i].len)
+                e = &set[i];
+        if (!e)
+            e = &set[n->vc_next[h % VC_SETS]++ % VC_WAYS];
+        e->hash = h;
+        e->len = (uint8_t)len;
+        memcpy(e->name, p, len);
+    }
+    e->version = v;
+}
+
 static int stream_version(lss_conn *c, sq_ns *n, const lss_append *a,
                           int64_t *v)
 {
+    if (vc_get(n, a->stream, a->stream_n, v))
+        return LSS_OK;
     sqlite3_stmt *st = NULL;
     int rc = wstmt(c, n, WS_VERSION, &st);
     if (rc != LSS_OK)
         return rc;
     sqlite3_bind_text(st, 1, a->stream, (int)a->stream_n, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
+    if (s == SQLITE_ROW) {
         *v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1
                                                        : sqlite3_column_int64(st, 0);
-    else
+        vc_put(n, a->stream, a->stream_n, *v);
+    } else
         rc = sq_err(c, n->w.db, s, "Failed to write message");
     sqlite3_reset(st);
     return rc;
@@ -1377,6 +1454,7 @@ static int insert_all(lss_conn *c, sq_ns *n, lss_append *a, int64_t version,
     }
     a->position = version + (int64_t)a->count;
     a->global_position = sqlite3_last_insert_rowid(n->w.db);
+    vc_put(n, a->stream, a->stream_n, a->position);
     lss__uuid_format(id, a->id);
     return LSS_OK;
 }
@@ -1406,12 +1484,35 @@ static int is_refusal(int rc)
     return rc == LSS_EVERSION || rc == LSS_EDUPLICATE;
 }
 
+/* Empty the version cache if another connection (another process on the
+ * same files) committed since our last transaction: it may have appended. */
+static int check_data_version(lss_conn *c, sq_ns *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = wstmt(c, n, WS_DATA_VERSION, &st);
+    if (rc != LSS_OK)
+        return rc;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        int64_t dv = sqlite3_column_int64(st, 0);
+        if (dv != n->data_version)
+            vc_clear(n);
+        n->data_version = dv;
+    } else {
+        rc = sq_err(c, n->w.db, s, "Failed to write message");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
 static int sq_write_group(lss_conn *c, lss__ns *ns, lss_append **reqs,
                           size_t count)
 {
     sq_ns *n = ns->be;
     unsigned char retry[LSS__GROUP_MAX];
     int rc = run(c, n, WS_BEGIN);
+    if (rc == LSS_OK && !c->db->memory && (rc = check_data_version(c, n)) != LSS_OK)
+        run(c, n, WS_ROLLBACK);
     if (rc != LSS_OK)
         return rc;
     int64_t now = lss__now_us();
@@ -1427,6 +1528,7 @@ static int sq_write_group(lss_conn *c, lss__ns *ns, lss_append **reqs,
         if (rc != LSS_OK && !is_refusal(rc)) {
             /* A backend failure mid-group: nothing of the group stays. */
             run(c, n, WS_ROLLBACK);
+            vc_clear(n);
             for (size_t k = 0; k < count; k++)
                 if (k != i && reqs[k]->rc == LSS_OK)
                     reqs[k]->rc = rc == LSS_ECONFLICT ? LSS_EBACKEND : rc;
@@ -1438,6 +1540,7 @@ static int sq_write_group(lss_conn *c, lss__ns *ns, lss_append **reqs,
     rc = run(c, n, WS_COMMIT);
     if (rc != LSS_OK) {
         run(c, n, WS_ROLLBACK);
+        vc_clear(n);
         for (size_t k = 0; k < count; k++)
             if (reqs[k]->rc == LSS_OK)
                 reqs[k]->rc = rc;
@@ -1545,6 +1648,7 @@ static int sq_import(lss_conn *c, lss__ns *ns, const lss_import_rec *recs,
     int rc = run(c, n, WS_BEGIN);
     if (rc != LSS_OK)
         return rc;
+    vc_clear(n); /* imports set positions of their own */
     for (size_t i = 0; i < count; i++) {
         rc = import_one(c, n, &recs[i]);
         if (rc != LSS_OK) {
@@ -1565,6 +1669,7 @@ static int sq_import(lss_conn *c, lss__ns *ns, const lss_import_rec *recs,
 static int sq_clear(lss_conn *c, lss__ns *ns)
 {
     sq_ns *n = ns->be;
+    vc_clear(n);
     int rc = exec(n->w.db, "BEGIN IMMEDIATE; DELETE FROM messages;"
                            " DELETE FROM sqlite_sequence WHERE name = 'messages';"
                            " COMMIT;");
