@@ -65,7 +65,10 @@ typedef struct vc_entry {
 typedef struct sq_ns {
     sqlite3_stmt *ws[WS_N];
     sq_rconn w;       /* the writer connection; reads too in memory mode */
-    int64_t data_version;   /* of the last transaction (under ns->wlock) */
+    /* The open commit group (under ns->wlock). */
+    int64_t now;
+    int64_t data_version;
+    unsigned char retry[LSS__GROUP_MAX];
     uint8_t vc_next[VC_SETS];
     vc_entry vc[VC_SETS][VC_WAYS];
 } sq_ns;
@@ -1505,23 +1508,26 @@ static int check_data_version(lss_conn *c, sq_ns *n)
     return rc;
 }
 
-static int sq_write_group(lss_conn *c, lss__ns *ns, lss_append **reqs,
-                          size_t count)
+static int sq_group_begin(lss_conn *c, lss__ns *ns)
 {
     sq_ns *n = ns->be;
-    unsigned char retry[LSS__GROUP_MAX];
     int rc = run(c, n, WS_BEGIN);
     if (rc == LSS_OK && !c->db->memory && (rc = check_data_version(c, n)) != LSS_OK)
         run(c, n, WS_ROLLBACK);
-    if (rc != LSS_OK)
-        return rc;
-    int64_t now = lss__now_us();
-    for (size_t i = 0; i < count; i++) {
+    n->now = lss__now_us();
+    return rc;
+}
+
+static int sq_group_add(lss_conn *c, lss__ns *ns, lss_append **reqs,
+                        size_t from, size_t to)
+{
+    sq_ns *n = ns->be;
+    for (size_t i = from; i < to; i++) {
         lss_append *a = reqs[i];
-        retry[i] = 0;
-        rc = append_one(c, n, a, now);
+        n->retry[i] = 0;
+        int rc = append_one(c, n, a, n->now);
         if (rc == LSS_DONE) {
-            retry[i] = 1;
+            n->retry[i] = 1;
             rc = LSS_OK;
         }
         a->rc = rc;
@@ -1529,15 +1535,22 @@ static int sq_write_group(lss_conn *c, lss__ns *ns, lss_append **reqs,
             /* A backend failure mid-group: nothing of the group stays. */
             run(c, n, WS_ROLLBACK);
             vc_clear(n);
-            for (size_t k = 0; k < count; k++)
+            for (size_t k = 0; k < to; k++)
                 if (k != i && reqs[k]->rc == LSS_OK)
                     reqs[k]->rc = rc == LSS_ECONFLICT ? LSS_EBACKEND : rc;
             if (rc == LSS_ECONFLICT) /* a constraint our checks missed */
                 a->rc = LSS_EBACKEND;
-            return LSS_OK;
+            return a->rc;
         }
     }
-    rc = run(c, n, WS_COMMIT);
+    return LSS_OK;
+}
+
+static int sq_group_end(lss_conn *c, lss__ns *ns, lss_append **reqs,
+                        size_t count)
+{
+    sq_ns *n = ns->be;
+    int rc = run(c, n, WS_COMMIT);
     if (rc != LSS_OK) {
         run(c, n, WS_ROLLBACK);
         vc_clear(n);
@@ -1549,7 +1562,7 @@ static int sq_write_group(lss_conn *c, lss__ns *ns, lss_append **reqs,
     /* Committed: publish in global-position order (we still hold wlock). */
     for (size_t i = 0; i < count; i++) {
         lss_append *a = reqs[i];
-        if (a->rc != LSS_OK || retry[i])
+        if (a->rc != LSS_OK || n->retry[i])
             continue;
         int64_t back = (int64_t)a->count - 1;
         for (size_t k = 0; k < a->count; k++)
@@ -1684,7 +1697,7 @@ static int sq_clear(lss_conn *c, lss__ns *ns)
 const lss_backend_ops lss__sqlite_ops = {
     "sqlite",     sq_open,      sq_close,      sq_load,
     sq_ns_create, sq_ns_delete, sq_ns_free,    sq_ns_stats,
-    sq_write_group, sq_conn_open, sq_conn_close, sq_read,
-    sq_step,      sq_reset,     sq_version,    sq_import,
-    sq_clear,
+    sq_group_begin, sq_group_add, sq_group_end, sq_conn_open,
+    sq_conn_close, sq_read,     sq_step,       sq_reset,
+    sq_version,   sq_import,    sq_clear,
 };
