@@ -171,13 +171,13 @@ int lss_conn_open(lss_db *db, lss_conn **out)
     c->db = db;
     c->cur.conn = c;
     lss__uuid_gen_init(&c->uuid);
-    if (pthread_cond_init(&c->cond, NULL)) {
+    if (sem_init(&c->sem, 0, 0)) {
         lss__free(&db->a, c);
         return LSS_ENOMEM;
     }
     int rc = db->ops->conn_open(c);
     if (rc != LSS_OK) {
-        pthread_cond_destroy(&c->cond);
+        sem_destroy(&c->sem);
         lss__free(&db->a, c);
         return rc;
     }
@@ -200,7 +200,7 @@ void lss_conn_close(lss_conn *c)
     lss__free(&db->a, c->jt);
     lss__free(&db->a, c->nd);
     lss__free(&db->a, c->info_desc);
-    pthread_cond_destroy(&c->cond);
+    sem_destroy(&c->sem);
     lss__free(&db->a, c);
 }
 
@@ -799,35 +799,44 @@ static void lead(lss_conn *c, lss__ns *ns, lss__waiter *self)
         lss__waiter *last = run_group(c, ns, &taken);
         pthread_mutex_unlock(&ns->wlock);
 
-        /* Hand results back and pass leadership on. */
+        /* Hand results back and pass leadership on: take the finished
+         * waiters off the queue, then wake the next leader first (the
+         * critical path) and the finished ones after it, all outside
+         * qlock so that no woken thread blocks on it at once. */
         pthread_mutex_lock(&ns->qlock);
         ns->qlen -= taken;
-        int self_done = 0;
-        lss__waiter *stop = last->next;
-        for (lss__waiter *w = ns->qhead; w != stop;) {
-            lss__waiter *next = w->next;
-            w->done = 1;
-            if (w == self)
-                self_done = 1;
-            else
-                pthread_cond_signal(w->cond);
-            w = next;
-        }
+        lss__waiter *w = ns->qhead, *stop = last->next;
         ns->qhead = stop;
         if (!stop)
             ns->qtail = NULL;
-        else
-            pthread_cond_signal(stop->cond); /* the next leader */
         pthread_mutex_unlock(&ns->qlock);
+        if (stop)
+            sem_post(stop->sem); /* it waits until posted: still there */
+        int self_done = 0;
+        while (w != stop) {
+            /* Once done is set, w (on its owner's stack) may be gone. */
+            lss__waiter *next = w->next;
+            sem_t *sem = w->sem;
+            if (w == self) {
+                self_done = 1;
+            } else {
+                atomic_store_explicit(&w->done, 1, memory_order_release);
+                sem_post(sem);
+            }
+            w = next;
+        }
         if (self_done)
             return;
     }
 }
 
-/* Queue reqs[0..n) (all of namespace ns) and wait until committed. */
+/* Queue reqs[0..n) (all of namespace ns) and wait until committed.  A
+ * waiter's semaphore is posted exactly once per wait: when its requests
+ * are done, or when it is to lead; it returns only after consuming that
+ * post, so a post never touches a closed session. */
 static void group_commit(lss_conn *c, lss__ns *ns, lss_append **reqs, size_t n)
 {
-    lss__waiter self = {NULL, c, reqs, n, 0, &c->cond};
+    lss__waiter self = {NULL, c, reqs, n, 0, &c->sem};
     pthread_mutex_lock(&ns->qlock);
     if (ns->qtail)
         ns->qtail->next = &self;
@@ -838,11 +847,15 @@ static void group_commit(lss_conn *c, lss__ns *ns, lss_append **reqs, size_t n)
         ns->peak = ns->qlen;
     if (ns->gathering)
         pthread_cond_signal(&ns->qcond);
-    while (!self.done && ns->qhead != &self)
-        pthread_cond_wait(&c->cond, &ns->qlock);
+    int first = ns->qhead == &self;
     pthread_mutex_unlock(&ns->qlock);
-    if (!self.done)
-        lead(c, ns, &self);
+    if (!first) {
+        while (sem_wait(&c->sem) != 0) {
+        }
+        if (atomic_load_explicit(&self.done, memory_order_acquire))
+            return;
+    }
+    lead(c, ns, &self);
 }
 
 int lss_append_many(lss_conn *c, lss_append *a, size_t n)

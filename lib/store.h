@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 #include "hub.h"
@@ -55,8 +56,8 @@ struct lss__waiter {
     lss_conn *conn;
     lss_append **reqs;          /* requests for this namespace */
     size_t n;
-    int done;
-    pthread_cond_t *cond;
+    atomic_int done;            /* set (release) just before sem is posted */
+    sem_t *sem;                 /* its session's: posted once per wait */
 };
 
 struct lss_db {
@@ -96,7 +97,7 @@ struct lss_conn {
     char errmsg[LSS_ERRMSG_MAX];
     lss_cursor cur;
     void *be;                   /* backend per-session state */
-    pthread_cond_t cond;        /* group commit wake-up */
+    sem_t sem;                  /* group commit wake-up */
     lss__uuid_gen uuid;
     /* Last namespace used, to skip the registry lookup. */
     lss__ns *last_ns;
