@@ -3,11 +3,15 @@
  * cursors.  Everything that speaks SQL lives behind lss_backend_ops. */
 #include "store.h"
 
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "json.h"
@@ -171,13 +175,8 @@ int lss_conn_open(lss_db *db, lss_conn **out)
     c->db = db;
     c->cur.conn = c;
     lss__uuid_gen_init(&c->uuid);
-    if (sem_init(&c->sem, 0, 0)) {
-        lss__free(&db->a, c);
-        return LSS_ENOMEM;
-    }
     int rc = db->ops->conn_open(c);
     if (rc != LSS_OK) {
-        sem_destroy(&c->sem);
         lss__free(&db->a, c);
         return rc;
     }
@@ -200,7 +199,6 @@ void lss_conn_close(lss_conn *c)
     lss__free(&db->a, c->jt);
     lss__free(&db->a, c->nd);
     lss__free(&db->a, c->info_desc);
-    sem_destroy(&c->sem);
     lss__free(&db->a, c);
 }
 
@@ -247,6 +245,7 @@ lss__ns *lss__ns_new(lss_db *db, const char *id, size_t id_n)
     memset(ns, 0, sizeof *ns);
     atomic_init(&ns->refs, 1);
     atomic_init(&ns->deleted, 0);
+    atomic_init(&ns->wake, 0);
     memcpy(ns->id, id, id_n);
     ns->id_n = id_n;
     if (lss__hub_new(&db->a, &ns->hub) != LSS_OK) {
@@ -800,43 +799,43 @@ static void lead(lss_conn *c, lss__ns *ns, lss__waiter *self)
         pthread_mutex_unlock(&ns->wlock);
 
         /* Hand results back and pass leadership on: take the finished
-         * waiters off the queue, then wake the next leader first (the
-         * critical path) and the finished ones after it, all outside
-         * qlock so that no woken thread blocks on it at once. */
+         * waiters off the queue, mark them (and the next leader), then wake
+         * them all with one system call: waking them one by one took the
+         * leader ~12 us each on 2 vCPUs, and the next group waits for the
+         * last of them. */
         pthread_mutex_lock(&ns->qlock);
         ns->qlen -= taken;
         lss__waiter *w = ns->qhead, *stop = last->next;
         ns->qhead = stop;
         if (!stop)
             ns->qtail = NULL;
+        else /* queued, so still there */
+            atomic_store_explicit(&stop->state, LSS__W_LEAD, memory_order_release);
         pthread_mutex_unlock(&ns->qlock);
-        if (stop)
-            sem_post(stop->sem); /* it waits until posted: still there */
         int self_done = 0;
         while (w != stop) {
-            /* Once done is set, w (on its owner's stack) may be gone. */
+            /* Once marked done, w (on its owner's stack) may be gone. */
             lss__waiter *next = w->next;
-            sem_t *sem = w->sem;
-            if (w == self) {
+            if (w == self)
                 self_done = 1;
-            } else {
-                atomic_store_explicit(&w->done, 1, memory_order_release);
-                sem_post(sem);
-            }
+            else
+                atomic_store_explicit(&w->state, LSS__W_DONE, memory_order_release);
             w = next;
         }
+        atomic_fetch_add_explicit(&ns->wake, 1, memory_order_release);
+        syscall(SYS_futex, &ns->wake, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
         if (self_done)
             return;
     }
 }
 
-/* Queue reqs[0..n) (all of namespace ns) and wait until committed.  A
- * waiter's semaphore is posted exactly once per wait: when its requests
- * are done, or when it is to lead; it returns only after consuming that
- * post, so a post never touches a closed session. */
+/* Queue reqs[0..n) (all of namespace ns) and wait until committed, or
+ * until it is our turn to lead.  Waiters sleep on ns->wake, which every
+ * hand-back bumps after marking its waiters; a waiter reads it before its
+ * own state, so a mark it misses makes the futex wait return at once. */
 static void group_commit(lss_conn *c, lss__ns *ns, lss_append **reqs, size_t n)
 {
-    lss__waiter self = {NULL, c, reqs, n, 0, &c->sem};
+    lss__waiter self = {NULL, c, reqs, n, LSS__W_QUEUED};
     pthread_mutex_lock(&ns->qlock);
     if (ns->qtail)
         ns->qtail->next = &self;
@@ -849,11 +848,14 @@ static void group_commit(lss_conn *c, lss__ns *ns, lss_append **reqs, size_t n)
         pthread_cond_signal(&ns->qcond);
     int first = ns->qhead == &self;
     pthread_mutex_unlock(&ns->qlock);
-    if (!first) {
-        while (sem_wait(&c->sem) != 0) {
-        }
-        if (atomic_load_explicit(&self.done, memory_order_acquire))
+    while (!first) {
+        unsigned seen = atomic_load_explicit(&ns->wake, memory_order_acquire);
+        int st = atomic_load_explicit(&self.state, memory_order_acquire);
+        if (st == LSS__W_DONE)
             return;
+        if (st == LSS__W_LEAD)
+            break;
+        syscall(SYS_futex, &ns->wake, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
     }
     lead(c, ns, &self);
 }

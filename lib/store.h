@@ -7,7 +7,6 @@
 #include "internal.h"
 
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdatomic.h>
 
 #include "hub.h"
@@ -45,19 +44,20 @@ struct lss__ns {
     int peak;                   /* appenders seen together lately */
     int gathering;              /* a leader waits on qcond for more */
     int64_t commit_ns;          /* how long the last commit took */
+    atomic_uint wake;           /* bumped by each hand-back; waiters' futex */
     pthread_cond_t qcond;
     /* Held by the leader while it writes and publishes, and by imports. */
     pthread_mutex_t wlock;
 };
 
 /* One caller of lss_append_many waiting in a namespace's queue. */
+enum { LSS__W_QUEUED, LSS__W_DONE, LSS__W_LEAD };
 struct lss__waiter {
     lss__waiter *next;
     lss_conn *conn;
     lss_append **reqs;          /* requests for this namespace */
     size_t n;
-    atomic_int done;            /* set (release) just before sem is posted */
-    sem_t *sem;                 /* its session's: posted once per wait */
+    atomic_int state;           /* LSS__W_* */
 };
 
 struct lss_db {
@@ -97,7 +97,6 @@ struct lss_conn {
     char errmsg[LSS_ERRMSG_MAX];
     lss_cursor cur;
     void *be;                   /* backend per-session state */
-    sem_t sem;                  /* group commit wake-up */
     lss__uuid_gen uuid;
     /* Last namespace used, to skip the registry lookup. */
     lss__ns *last_ns;
