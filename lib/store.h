@@ -43,20 +43,21 @@ struct lss__ns {
     int qlen;                   /* waiters queued, the leader included */
     int peak;                   /* appenders seen together lately */
     int gathering;              /* a leader waits on qcond for more */
-    int64_t commit_ns;          /* how long the last group took */
+    int64_t commit_ns;          /* how long the last commit took */
+    atomic_uint wake;           /* bumped by each hand-back; waiters' futex */
     pthread_cond_t qcond;
     /* Held by the leader while it writes and publishes, and by imports. */
     pthread_mutex_t wlock;
 };
 
 /* One caller of lss_append_many waiting in a namespace's queue. */
+enum { LSS__W_QUEUED, LSS__W_DONE, LSS__W_LEAD };
 struct lss__waiter {
     lss__waiter *next;
     lss_conn *conn;
     lss_append **reqs;          /* requests for this namespace */
     size_t n;
-    int done;
-    pthread_cond_t *cond;
+    atomic_int state;           /* LSS__W_* */
 };
 
 struct lss_db {
@@ -96,7 +97,6 @@ struct lss_conn {
     char errmsg[LSS_ERRMSG_MAX];
     lss_cursor cur;
     void *be;                   /* backend per-session state */
-    pthread_cond_t cond;        /* group commit wake-up */
     lss__uuid_gen uuid;
     /* Last namespace used, to skip the registry lookup. */
     lss__ns *last_ns;
@@ -132,10 +132,17 @@ struct lss_backend_ops {
                      size_t errcap);
     void (*ns_free)(lss_db *db, lss__ns *ns);
     int (*ns_stats)(lss_conn *c, lss__ns *ns, lss_ns_row *row);
-    /* Execute a group of appends in one transaction (caller holds
-     * ns->wlock); sets each request's rc and positions. */
-    int (*write_group)(lss_conn *c, lss__ns *ns, lss_append **reqs,
-                       size_t n);
+    /* A commit group, built while its appenders arrive; the caller holds
+     * ns->wlock throughout.  group_begin opens the transaction.  group_add
+     * runs reqs[from..to) in it, setting each request's rc and positions;
+     * on a backend error it rolls the transaction back, fails every
+     * request of reqs[0..to) and returns the error (the group is over).
+     * group_end commits reqs[0..n) and publishes them, or on failure rolls
+     * back and fails them. */
+    int (*group_begin)(lss_conn *c, lss__ns *ns);
+    int (*group_add)(lss_conn *c, lss__ns *ns, lss_append **reqs,
+                     size_t from, size_t to);
+    int (*group_end)(lss_conn *c, lss__ns *ns, lss_append **reqs, size_t n);
     int (*conn_open)(lss_conn *c);
     void (*conn_close)(lss_conn *c);
     int (*read)(lss_conn *c, lss__ns *ns, lss_cursor *cur, int what,

@@ -43,7 +43,7 @@ enum { /* fixed statements of a read connection */
 
 enum { /* writer statements */
     WS_BEGIN, WS_COMMIT, WS_ROLLBACK, WS_VERSION, WS_FIND, WS_INSERT,
-    WS_HAS_GPOS, WS_HAS_POS, WS_IMPORT, WS_N
+    WS_HAS_GPOS, WS_HAS_POS, WS_IMPORT, WS_DATA_VERSION, WS_N
 };
 
 /* A connection with its statement cache (reads). */
@@ -52,9 +52,33 @@ typedef struct sq_rconn {
     sqlite3_stmt *st[RS_N];
 } sq_rconn;
 
+/* Stream -> version cache of a namespace's writer, to skip the
+ * `SELECT max(position)` probe of each append.  Set-associative, fixed
+ * size, allocated with the namespace; names longer than VC_NAME bytes are
+ * not cached.  Used and changed only under ns->wlock.  It holds what the
+ * open (or last committed) transaction sees; anything that could make it
+ * wrong empties it: a rollback, a failed commit, an import, a clear, or a
+ * commit by another connection (PRAGMA data_version). */
+#define VC_SETS 64
+#define VC_WAYS 4
+#define VC_NAME 47
+
+typedef struct vc_entry {
+    int64_t version;
+    uint32_t hash;
+    uint8_t len;      /* 0: empty */
+    char name[VC_NAME];
+} vc_entry;
+
 typedef struct sq_ns {
     sqlite3_stmt *ws[WS_N];
     sq_rconn w;       /* the writer connection; reads too in memory mode */
+    /* The open commit group (under ns->wlock). */
+    int64_t now;
+    int64_t data_version;
+    unsigned char retry[LSS__GROUP_MAX];
+    uint8_t vc_next[VC_SETS];
+    vc_entry vc[VC_SETS][VC_WAYS];
 } sq_ns;
 
 typedef struct sq_slot {
@@ -1198,6 +1222,7 @@ static const char *const WSQL[WS_N] = {
     "INSERT INTO messages(id, stream_name, type, position, data, metadata,"
     " time, category, chash, global_position)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    "PRAGMA data_version",
 };
 
 static int wstmt(lss_conn *c, sq_ns *n, int which, sqlite3_stmt **out)
@@ -1319,19 +1344,74 @@ static int check_ids(lss_conn *c, sq_ns *n, lss_append *a)
     return lss__err(c, LSS_EDUPLICATE, "Message ID '%.36s' already exists", a->id);
 }
 
+static void vc_clear(sq_ns *n)
+{
+    memset(n->vc, 0, sizeof n->vc);
+}
+
+static uint32_t vc_hash(const char *p, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h;
+}
+
+static vc_entry *vc_find(sq_ns *n, const char *p, size_t len, uint32_t h)
+{
+    vc_entry *set = n->vc[h % VC_SETS];
+    for (int i = 0; i < VC_WAYS; i++)
+        if (set[i].len == len && set[i].hash == h && !memcmp(set[i].name, p, len))
+            return &set[i];
+    return NULL;
+}
+
+static int vc_get(sq_ns *n, const char *p, size_t len, int64_t *v)
+{
+    if (len > VC_NAME)
+        return 0;
+    vc_entry *e = vc_find(n, p, len, vc_hash(p, len));
+    if (e)
+        *v = e->version;
+    return e != NULL;
+}
+
+static void vc_put(sq_ns *n, const char *p, size_t len, int64_t v)
+{
+    if (len > VC_NAME)
+        return;
+    uint32_t h = vc_hash(p, len);
+    vc_entry *e = vc_find(n, p, len, h);
+    if (!e) {
+        vc_entry *set = n->vc[h % VC_SETS];
+        for (int i = 0; i < VC_WAYS && !e; i++)
+            if (!set[i].len)
+                e = &set[i];
+        if (!e)
+            e = &set[n->vc_next[h % VC_SETS]++ % VC_WAYS];
+        e->hash = h;
+        e->len = (uint8_t)len;
+        memcpy(e->name, p, len);
+    }
+    e->version = v;
+}
+
 static int stream_version(lss_conn *c, sq_ns *n, const lss_append *a,
                           int64_t *v)
 {
+    if (vc_get(n, a->stream, a->stream_n, v))
+        return LSS_OK;
     sqlite3_stmt *st = NULL;
     int rc = wstmt(c, n, WS_VERSION, &st);
     if (rc != LSS_OK)
         return rc;
     sqlite3_bind_text(st, 1, a->stream, (int)a->stream_n, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
+    if (s == SQLITE_ROW) {
         *v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1
                                                        : sqlite3_column_int64(st, 0);
-    else
+        vc_put(n, a->stream, a->stream_n, *v);
+    } else
         rc = sq_err(c, n->w.db, s, "Failed to write message");
     sqlite3_reset(st);
     return rc;
@@ -1385,6 +1465,7 @@ static int insert_all(lss_conn *c, sq_ns *n, lss_append *a, int64_t version,
     }
     a->position = version + (int64_t)a->count;
     a->global_position = sqlite3_last_insert_rowid(n->w.db);
+    vc_put(n, a->stream, a->stream_n, a->position);
     lss__uuid_format(id, a->id);
     return LSS_OK;
 }
@@ -1414,38 +1495,73 @@ static int is_refusal(int rc)
     return rc == LSS_EVERSION || rc == LSS_EDUPLICATE;
 }
 
-static int sq_write_group(lss_conn *c, lss__ns *ns, lss_append **reqs,
-                          size_t count)
+/* Empty the version cache if another connection (another process on the
+ * same files) committed since our last transaction: it may have appended. */
+static int check_data_version(lss_conn *c, sq_ns *n)
 {
-    sq_ns *n = ns->be;
-    unsigned char retry[LSS__GROUP_MAX];
-    int rc = run(c, n, WS_BEGIN);
+    sqlite3_stmt *st = NULL;
+    int rc = wstmt(c, n, WS_DATA_VERSION, &st);
     if (rc != LSS_OK)
         return rc;
-    int64_t now = lss__now_us();
-    for (size_t i = 0; i < count; i++) {
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        int64_t dv = sqlite3_column_int64(st, 0);
+        if (dv != n->data_version)
+            vc_clear(n);
+        n->data_version = dv;
+    } else {
+        rc = sq_err(c, n->w.db, s, "Failed to write message");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_group_begin(lss_conn *c, lss__ns *ns)
+{
+    sq_ns *n = ns->be;
+    int rc = run(c, n, WS_BEGIN);
+    if (rc == LSS_OK && !c->db->memory && (rc = check_data_version(c, n)) != LSS_OK)
+        run(c, n, WS_ROLLBACK);
+    n->now = lss__now_us();
+    return rc;
+}
+
+static int sq_group_add(lss_conn *c, lss__ns *ns, lss_append **reqs,
+                        size_t from, size_t to)
+{
+    sq_ns *n = ns->be;
+    for (size_t i = from; i < to; i++) {
         lss_append *a = reqs[i];
-        retry[i] = 0;
-        rc = append_one(c, n, a, now);
+        n->retry[i] = 0;
+        int rc = append_one(c, n, a, n->now);
         if (rc == LSS_DONE) {
-            retry[i] = 1;
+            n->retry[i] = 1;
             rc = LSS_OK;
         }
         a->rc = rc;
         if (rc != LSS_OK && !is_refusal(rc)) {
             /* A backend failure mid-group: nothing of the group stays. */
             run(c, n, WS_ROLLBACK);
-            for (size_t k = 0; k < count; k++)
+            vc_clear(n);
+            for (size_t k = 0; k < to; k++)
                 if (k != i && reqs[k]->rc == LSS_OK)
                     reqs[k]->rc = rc == LSS_ECONFLICT ? LSS_EBACKEND : rc;
             if (rc == LSS_ECONFLICT) /* a constraint our checks missed */
                 a->rc = LSS_EBACKEND;
-            return LSS_OK;
+            return a->rc;
         }
     }
-    rc = run(c, n, WS_COMMIT);
+    return LSS_OK;
+}
+
+static int sq_group_end(lss_conn *c, lss__ns *ns, lss_append **reqs,
+                        size_t count)
+{
+    sq_ns *n = ns->be;
+    int rc = run(c, n, WS_COMMIT);
     if (rc != LSS_OK) {
         run(c, n, WS_ROLLBACK);
+        vc_clear(n);
         for (size_t k = 0; k < count; k++)
             if (reqs[k]->rc == LSS_OK)
                 reqs[k]->rc = rc;
@@ -1454,7 +1570,7 @@ static int sq_write_group(lss_conn *c, lss__ns *ns, lss_append **reqs,
     /* Committed: publish in global-position order (we still hold wlock). */
     for (size_t i = 0; i < count; i++) {
         lss_append *a = reqs[i];
-        if (a->rc != LSS_OK || retry[i])
+        if (a->rc != LSS_OK || n->retry[i])
             continue;
         int64_t back = (int64_t)a->count - 1;
         for (size_t k = 0; k < a->count; k++)
@@ -1554,6 +1670,7 @@ static int sq_import(lss_conn *c, lss__ns *ns, const lss_import_rec *recs,
     int rc = run(c, n, WS_BEGIN);
     if (rc != LSS_OK)
         return rc;
+    vc_clear(n); /* imports set positions of their own */
     for (size_t i = 0; i < count; i++) {
         rc = import_one(c, n, &recs[i]);
         if (rc != LSS_OK) {
@@ -1574,6 +1691,7 @@ static int sq_import(lss_conn *c, lss__ns *ns, const lss_import_rec *recs,
 static int sq_clear(lss_conn *c, lss__ns *ns)
 {
     sq_ns *n = ns->be;
+    vc_clear(n);
     /* sqlite_sequence exists only in namespaces created with AUTOINCREMENT
      * (by earlier builds of this library); one transaction either way. */
     sqlite3_stmt *st = NULL;
@@ -1597,7 +1715,7 @@ static int sq_clear(lss_conn *c, lss__ns *ns)
 const lss_backend_ops lss__sqlite_ops = {
     "sqlite",     sq_open,      sq_close,      sq_load,
     sq_ns_create, sq_ns_delete, sq_ns_free,    sq_ns_stats,
-    sq_write_group, sq_conn_open, sq_conn_close, sq_read,
-    sq_step,      sq_reset,     sq_version,    sq_import,
-    sq_clear,
+    sq_group_begin, sq_group_add, sq_group_end, sq_conn_open,
+    sq_conn_close, sq_read,     sq_step,       sq_reset,
+    sq_version,   sq_import,    sq_clear,
 };

@@ -2932,6 +2932,114 @@ static void ns_clear_should_delete_every_message_and_restart_at_global_position_
     ASSERT_I64(a.global_position, 2);
 }
 
+/* A store may remember stream versions between appends (the SQLite
+ * backend does); whatever changes a stream by another path must be seen
+ * by the next append. */
+static void stream_versions_should_follow_imports_clears_and_recreation(void **state)
+{
+    fx *f = *state;
+    /* imported past the version an append saw */
+    put_n(f, "sv-1", 2);
+    lss_import_rec r = irec("0190a5b4-7c3e-7def-8abc-00000000a001", "sv-1", "A", 7, 1000,
+                            "{}", NULL, 1700000000000000);
+    ASSERT_RC(f->c, lss_import(f->c, f->ns, f->ns_n, &r, 1, NULL), LSS_OK);
+    lss_append a = try_put_ev(f, "sv-1", NULL, "{}", 1);
+    ASSERT_RC(f->c, a.rc, LSS_EVERSION);
+    ASSERT_I64(a.actual_version, 7);
+    a = try_put_ev(f, "sv-1", NULL, "{}", 7);
+    ASSERT_RC(f->c, a.rc, LSS_OK);
+    ASSERT_I64(a.position, 8);
+    /* a refused import changes nothing */
+    lss_import_rec bad[2] = {
+        irec("0190a5b4-7c3e-7def-8abc-00000000a002", "sv-1", "A", 20, 2000, "{}", NULL,
+             1700000000000000),
+        irec("0190a5b4-7c3e-7def-8abc-00000000a003", "sv-1", "A", 8, 2001, "{}", NULL,
+             1700000000000000),
+    };
+    size_t bad_index = 99;
+    ASSERT_RC(f->c, lss_import(f->c, f->ns, f->ns_n, bad, 2, &bad_index), LSS_ECONFLICT);
+    assert_int_equal(bad_index, 1);
+    ASSERT_I64(PUT(f, "sv-1", "T", "{}", NULL).position, 9);
+    /* cleared */
+    ASSERT_RC(f->c, lss_ns_clear(f->c, f->ns, f->ns_n), LSS_OK);
+    a = try_put_ev(f, "sv-1", NULL, "{}", -1);
+    ASSERT_RC(f->c, a.rc, LSS_OK);
+    ASSERT_I64(a.position, 0);
+    /* deleted and created again */
+    put_n(f, "sv-2", 3);
+    ASSERT_RC(f->c, lss_ns_delete(f->c, f->ns, f->ns_n, NULL, NULL), LSS_OK);
+    ASSERT_RC(f->c, lss_ns_create(f->c, f->ns, f->ns_n, NULL, 0, NULL, 0, f->token,
+                                  sizeof f->token, &f->token_n, NULL),
+              LSS_OK);
+    a = try_put_ev(f, "sv-2", NULL, "{}", -1);
+    ASSERT_RC(f->c, a.rc, LSS_OK);
+    ASSERT_I64(a.position, 0);
+    ASSERT_I64(PUT(f, "sv-1", "T", "{}", NULL).position, 0);
+}
+
+/* Requests refused, retried or failed inside one group leave the stream
+ * versions of what was stored, for that group and the next. */
+static void stream_versions_should_not_move_for_refused_retried_or_failed_requests(void **state)
+{
+    fx *f = *state;
+    const char *id0 = "0190a5b4-7c3e-7def-8abc-00000000b001";
+    const char *id1 = "0190a5b4-7c3e-7def-8abc-00000000b002";
+    ASSERT_I64(try_put(f, "sv-3", id0, "T", "{\"k\":0}", NULL).position, 0);
+    ASSERT_I64(try_put(f, "sv-3", id1, "T", "{\"k\":1}", NULL).position, 1);
+    /* one call, one group: a retry of an older message, a stale expected
+     * version, a duplicate id, a batch that fails validation, then appends */
+    lss_msg_in retry = mk(id0, "T", "{\"k\":0}", NULL);
+    lss_msg_in plain = mk(NULL, "T", "{}", NULL);
+    lss_msg_in dup = mk(id1, "T", "{\"other\":1}", NULL);
+    lss_msg_in invalid = mk(NULL, "T", "[", NULL);
+    lss_append a[6] = {
+        mkreq(f, "sv-3", &retry, 1), mkreq(f, "sv-3", &plain, 1),
+        mkreq(f, "sv-3", &dup, 1),   mkreq(f, "sv-3", &invalid, 1),
+        mkreq(f, "sv-3", &plain, 1), mkreq(f, "sv-4", &plain, 1),
+    };
+    a[1].flags = LSS_APPEND_EXPECT;
+    a[1].expected_version = 0;
+    ASSERT_RC(f->c, lss_append_many(f->c, a, 6), LSS_OK);
+    ASSERT_RC(f->c, a[0].rc, LSS_OK);
+    ASSERT_I64(a[0].position, 0);
+    ASSERT_RC(f->c, a[1].rc, LSS_EVERSION);
+    ASSERT_I64(a[1].actual_version, 1);
+    ASSERT_RC(f->c, a[2].rc, LSS_EDUPLICATE);
+    ASSERT_RC(f->c, a[3].rc, LSS_EJSON);
+    ASSERT_RC(f->c, a[4].rc, LSS_OK);
+    ASSERT_I64(a[4].position, 2);
+    ASSERT_RC(f->c, a[5].rc, LSS_OK);
+    ASSERT_I64(a[5].position, 0);
+    /* and the next group goes on from there */
+    lss_append b = try_put_ev(f, "sv-3", NULL, "{}", 2);
+    ASSERT_RC(f->c, b.rc, LSS_OK);
+    ASSERT_I64(b.position, 3);
+    ASSERT_I64(try_put(f, "sv-3", id1, "T", "{\"k\":1}", NULL).position, 1);
+    ASSERT_I64(PUT(f, "sv-3", "T", "{}", NULL).position, 4);
+    ASSERT_I64(version_of(f, "sv-3"), 4);
+    /* a stream name too long to be remembered works the same */
+    char longname[300];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    for (int i = 0; i < 3; i++) {
+        b = try_put_ev(f, longname, NULL, "{}", i - 1);
+        ASSERT_RC(f->c, b.rc, LSS_OK);
+        ASSERT_I64(b.position, i);
+    }
+    /* many streams at once (more than a small cache holds) */
+    char name[32];
+    for (int round = 0; round < 3; round++)
+        for (int s = 0; s < 600; s++) {
+            snprintf(name, sizeof name, "sv-many-%d", s);
+            b = try_put_ev(f, name, NULL, "{}", round - 1);
+            if (b.rc != LSS_OK || b.position != round) {
+                print_error("%s round %d: %s position %lld\n", name, round,
+                            lss_errname(b.rc), (long long)b.position);
+                fail();
+            }
+        }
+}
+
 /* ================================================================ cursors */
 
 /* Runs fn(arg) on another thread; 1 if it finished within ms.  On 0 the
@@ -3754,6 +3862,8 @@ int main(void)
         T(import_should_keep_ids_positions_and_times_and_continue_after_them),
         T(import_should_refuse_conflicts_and_bad_records_and_store_nothing),
         T(ns_clear_should_delete_every_message_and_restart_at_global_position_one),
+        T(stream_versions_should_follow_imports_clears_and_recreation),
+        T(stream_versions_should_not_move_for_refused_retried_or_failed_requests),
         T(read_stream_should_return_messages_from_a_position),
         T(read_stream_should_select_by_global_position_when_asked),
         T(read_should_honour_the_batch_size),

@@ -2,6 +2,9 @@
  * cover: the zero-allocation steady state and allocation-failure safety. */
 #include "testutil.h"
 
+#include <dirent.h>
+#include <limits.h>
+#include <sqlite3.h>
 #include <stdio.h>
 
 static lss_msg_in w1_msg(void)
@@ -198,6 +201,149 @@ static void token_cache_should_not_turn_an_unchecked_token_into_a_checked_one(vo
     lss_close(db);
 }
 
+/* One message to stream with an expected version (-2: none); its rc. */
+static int put_ev(lss_conn *c, const char *stream, int64_t ev, int64_t *pos)
+{
+    lss_msg_in m = w1_msg();
+    lss_append a;
+    memset(&a, 0, sizeof a);
+    a.ns = "default";
+    a.ns_n = 7;
+    a.stream = stream;
+    a.stream_n = strlen(stream);
+    a.msgs = &m;
+    a.count = 1;
+    if (ev != -2) {
+        a.flags = LSS_APPEND_EXPECT;
+        a.expected_version = ev;
+    }
+    int rc = lss_append_one(c, &a);
+    if (pos)
+        *pos = a.position;
+    return rc;
+}
+
+/* The namespace database of a data directory holding one namespace. */
+static void ns_file(const char *dir, char *out, size_t cap)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    out[0] = '\0';
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "metadata.db") ||
+            (n > 4 && (!strcmp(e->d_name + n - 4, "-wal") ||
+                       !strcmp(e->d_name + n - 4, "-shm"))))
+            continue;
+        snprintf(out, cap, "%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    assert_true(out[0] != '\0');
+}
+
+static void rm_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void open_dir_store(const char *dir, int create, lss_db **db, lss_conn **c)
+{
+    assert_int_equal(lss_open(dir, NULL, db), LSS_OK);
+    assert_int_equal(lss_conn_open(*db, c), LSS_OK);
+    if (create) {
+        char tok[LSS_TOKEN_MAX];
+        size_t tn;
+        assert_int_equal(lss_ns_create(*c, "default", 7, "", 0, NULL, 0, tok,
+                                       sizeof tok, &tn, NULL), LSS_OK);
+    }
+}
+
+/* A group that fails after some of its requests were inserted is rolled
+ * back whole, and the versions they reached must go with it. */
+static void a_failed_group_should_leave_no_stream_version_behind(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/lss-vc-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    lss_db *db;
+    lss_conn *c;
+    open_dir_store(dir, 1, &db, &c);
+    int64_t pos = -9;
+    assert_int_equal(put_ev(c, "s-1", -1, &pos), LSS_OK);
+    assert_int_equal(pos, 0);
+    /* Make the insert of stream "boom" fail inside the transaction. */
+    char path[PATH_MAX];
+    ns_file(dir, path, sizeof path);
+    sqlite3 *raw;
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw,
+                                  "CREATE TRIGGER boom BEFORE INSERT ON messages"
+                                  " WHEN NEW.stream_name = 'boom'"
+                                  " BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(put_ev(c, "s-1", 0, &pos), LSS_OK); /* sees the change */
+    assert_int_equal(pos, 1);
+    lss_msg_in m = w1_msg();
+    lss_append a[3];
+    const char *streams[3] = {"s-1", "s-2", "boom"};
+    for (int i = 0; i < 3; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].ns = "default";
+        a[i].ns_n = 7;
+        a[i].stream = streams[i];
+        a[i].stream_n = strlen(streams[i]);
+        a[i].msgs = &m;
+        a[i].count = 1;
+    }
+    assert_int_equal(lss_append_many(c, a, 3), LSS_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_not_equal(a[i].rc, LSS_OK);
+    /* Nothing of the group stayed: versions 1 and -1, no gap after them. */
+    assert_int_equal(put_ev(c, "s-1", 1, &pos), LSS_OK);
+    assert_int_equal(pos, 2);
+    assert_int_equal(put_ev(c, "s-2", -1, &pos), LSS_OK);
+    assert_int_equal(pos, 0);
+    int64_t v = -9;
+    assert_int_equal(lss_stream_version(c, "default", 7, "s-1", 3, &v), LSS_OK);
+    assert_int_equal(v, 2);
+    sqlite3_close(raw);
+    lss_conn_close(c);
+    lss_close(db);
+    rm_dir(dir);
+}
+
+/* Another handle (or process) on the same files appends too: each writer
+ * must see the other's appends. */
+static void appends_through_another_handle_should_be_seen(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/lss-vc-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    lss_db *db1, *db2;
+    lss_conn *c1, *c2;
+    open_dir_store(dir, 1, &db1, &c1);
+    int64_t pos = -9;
+    assert_int_equal(put_ev(c1, "s-1", -1, &pos), LSS_OK);
+    open_dir_store(dir, 0, &db2, &c2);
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(put_ev(c2, "s-1", i - 1, &pos), LSS_OK);
+        assert_int_equal(pos, i);
+    }
+    assert_int_equal(put_ev(c1, "s-1", 0, &pos), LSS_EVERSION);
+    assert_int_equal(put_ev(c1, "s-1", 3, &pos), LSS_OK);
+    assert_int_equal(pos, 4);
+    assert_int_equal(put_ev(c2, "s-1", -2, &pos), LSS_OK);
+    assert_int_equal(pos, 5);
+    lss_conn_close(c2);
+    lss_close(db2);
+    lss_conn_close(c1);
+    lss_close(db1);
+    rm_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +351,8 @@ int main(void)
         cmocka_unit_test(appends_and_reads_should_not_allocate_after_warm_up_on_files),
         cmocka_unit_test(every_allocation_failure_should_fail_cleanly),
         cmocka_unit_test(token_cache_should_not_turn_an_unchecked_token_into_a_checked_one),
+        cmocka_unit_test(a_failed_group_should_leave_no_stream_version_behind),
+        cmocka_unit_test(appends_through_another_handle_should_be_seen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
