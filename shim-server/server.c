@@ -107,6 +107,7 @@ struct server {
     /* The store worker (absent with --null-store). */
     lss_conn *wc;
     pthread_t wthread;
+    int wmode;        /* worker_mode() */
     int wstarted;
     pthread_mutex_t wmu;
     pthread_cond_t wcv;
@@ -861,6 +862,29 @@ static int is_read_method(int m)
            m == LSS_RPC_NS_STREAMS || m == LSS_RPC_NS_CATEGORIES;
 }
 
+/* Whether /rpc batches run on the worker thread: for stores whose commits
+ * wait on the disk (the loop goes on serving while one fsyncs, and the
+ * next group fills meanwhile), and for an in-memory store while SSE
+ * subscribers are connected (the loop's fan-out passes then overlap the
+ * commits).  An in-memory store's batch is CPU work otherwise, and on a
+ * small machine that the clients share the hand-offs cost more than the
+ * overlap gains (docs/PERFORMANCE.md): it runs inline.  LSS_STORE_THREAD=1
+ * / =0 forces either way.  Returns 0 never, 1 always, 2 as just said. */
+static int worker_mode(const shim_cfg *cfg)
+{
+    if (cfg->null_store)
+        return 0;
+    const char *e = getenv("LSS_STORE_THREAD");
+    if (e && (*e == '0' || *e == '1') && !e[1])
+        return *e == '1';
+    return cfg->is_memory ? 2 : 1;
+}
+
+static int use_worker(const server *s)
+{
+    return s->wstarted && (s->wmode == 1 || sse_count() > 0);
+}
+
 static void batch_exec(lss_conn *lc, batch *b)
 {
     b->t0_us = shim_now_us();
@@ -929,7 +953,8 @@ static void batch_submit(server *s)
     batch *b = s->fill;
     if (s->run || !b->n)
         return;
-    if (s->wstarted) {
+    int worker = use_worker(s);
+    if (worker) {
         /* The clients just answered will be back shortly: when more calls
          * were seen together lately than are queued, wait a little for them
          * (at most what the last batch took) so that one commit serves them
@@ -961,7 +986,8 @@ static void batch_submit(server *s)
             b->reqs[i].flags |= LSS_RPC_MAY_DEFER;
         }
     }
-    if (!s->wstarted) {
+    if (!worker) {
+        s->hold_until = 0;
         batch_exec(s->lc, b);
         batch_done(s, b);
         return;
@@ -1010,25 +1036,11 @@ static void worker_done(server *s)
     batch_done(s, b);
 }
 
-/* Whether /rpc batches run on a worker thread: for stores whose commits
- * wait on the disk (the loop goes on serving while one fsyncs, and the
- * next group fills meanwhile).  An in-memory store's batch is CPU work,
- * and on a small machine that the clients share, the hand-offs cost more
- * than the overlap gains (docs/PERFORMANCE.md): it runs inline.
- * LSS_STORE_THREAD=1 / =0 forces either way. */
-static int want_worker(const shim_cfg *cfg)
-{
-    if (cfg->null_store)
-        return 0;
-    const char *e = getenv("LSS_STORE_THREAD");
-    if (e && (*e == '0' || *e == '1') && !e[1])
-        return *e == '1';
-    return !cfg->is_memory;
-}
 
 static int worker_start(server *s)
 {
-    if (!want_worker(s->cfg))
+    s->wmode = worker_mode(s->cfg);
+    if (!s->wmode)
         return 0;
     if (lss_conn_open(s->db, &s->wc) != LSS_OK)
         return -1;

@@ -225,6 +225,8 @@ size_t json_str(char *out, const char *s, size_t n);
  * error is logged) each subscription falls back to its own descriptor. */
 void sse_loop_init(int ep);
 void sse_loop_free(void);
+/* Open SSE subscriptions of the loop. */
+size_t sse_count(void);
 /* SRC_NOTIFY is readable: serve a bounded slice of ready subscribers (the
  * descriptor stays readable while more are ready). */
 void sse_on_ready(server *s);

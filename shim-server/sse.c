@@ -230,6 +230,11 @@ void sse_loop_init(int ep)
     g_loop.nt = nt;
 }
 
+size_t sse_count(void)
+{
+    return g_loop.nsubs;
+}
+
 void sse_loop_free(void)
 {
     lss_notifier_free(g_loop.nt);
