@@ -98,6 +98,9 @@ typedef struct bench_run {
     int started, stopped;
 } bench_run;
 
+/* Remove a scratch directory of plain files (cases_store.c). */
+void bench_remove_dir(const char *dir);
+
 static inline uint64_t bench_ns(void)
 {
     struct timespec ts;

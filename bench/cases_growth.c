@@ -286,22 +286,6 @@ static long long dir_bytes(const char *dir)
     return sum;
 }
 
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[PATH_MAX + 256];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static int store_open(growth *g)
 {
@@ -340,7 +324,7 @@ static void store_close(growth *g)
     lss_conn_close(g->c);
     lss_close(g->db);
     if (g->dir[0])
-        remove_dir(g->dir);
+        bench_remove_dir(g->dir);
     g->c = NULL;
     g->db = NULL;
     g->dir[0] = '\0';

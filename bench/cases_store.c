@@ -52,7 +52,7 @@ static int make_dir(const bench_run *r, const char *tag, char *out, size_t cap)
 }
 
 /* Our scratch directories hold plain files only. */
-static void remove_dir(const char *dir)
+void bench_remove_dir(const char *dir)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -80,7 +80,7 @@ static void lib_close(lib_store *s)
     lss_conn_close(s->c);
     lss_close(s->db);
     if (s->dir[0])
-        remove_dir(s->dir);
+        bench_remove_dir(s->dir);
     memset(s, 0, sizeof *s);
 }
 
@@ -124,7 +124,7 @@ static void base_store_close(base_store *s)
 {
     base_close(s->b);
     if (s->dir[0])
-        remove_dir(s->dir);
+        bench_remove_dir(s->dir);
     memset(s, 0, sizeof *s);
 }
 

@@ -1622,6 +1622,18 @@ static void trim(lss_conn *c, struct lss__rpc *r)
     lss__conn_trim(c, RPC_KEEP_BYTES);
 }
 
+/* A fresh call for reqs[i], its response begun. */
+static void call_begin(call *k, lss_conn *c, struct lss__rpc *r,
+                       lss_rpc_req *reqs, size_t i)
+{
+    memset(k, 0, sizeof *k);
+    k->c = c;
+    k->r = r;
+    k->q = &reqs[i];
+    k->idx = i;
+    resp_begin(k);
+}
+
 int lss_rpc_batch(lss_conn *c, lss_rpc_req *reqs, size_t n)
 {
     if (!c || (!reqs && n)) {
@@ -1649,12 +1661,7 @@ int lss_rpc_batch(lss_conn *c, lss_rpc_req *reqs, size_t n)
     size_t deferred = 0;
     for (size_t i = 0; i < n; i++) {
         call k;
-        memset(&k, 0, sizeof k);
-        k.c = c;
-        k.r = r;
-        k.q = &reqs[i];
-        k.idx = i;
-        resp_begin(&k);
+        call_begin(&k, c, r, reqs, i);
         int st = serve(&k, reqs, 1);
         r->slot[i].deferred = st == DEFERRED;
         if (st == DEFERRED)
@@ -1668,12 +1675,7 @@ int lss_rpc_batch(lss_conn *c, lss_rpc_req *reqs, size_t n)
             continue;
         deferred--;
         call k;
-        memset(&k, 0, sizeof k);
-        k.c = c;
-        k.r = r;
-        k.q = &reqs[i];
-        k.idx = i;
-        resp_begin(&k);
+        call_begin(&k, c, r, reqs, i);
         serve(&k, reqs, 0);
         resp_end(&k);
     }
