@@ -578,10 +578,13 @@ class Server(object):
                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                      env=self.env, cwd=self.cwd)
         self.pid = self.proc.pid
-        threading.Thread(target=self._pump, args=(self.proc.stdout, self.out_lines, True),
-                         daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.proc.stderr, self.err_lines, False),
-                         daemon=True).start()
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.out_lines, True),
+                             daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.err_lines, False),
+                             daemon=True)]
+        for t in self._pumps:
+            t.start()
         deadline = self.start_time + 10
         while not self._port_ev.wait(0.02):
             if self.proc.poll() is not None:
@@ -663,8 +666,26 @@ class Server(object):
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+            self.check_sanitizers()
             return (None, time.monotonic() - t0)
-        return (self.proc.returncode, time.monotonic() - t0)
+        took = time.monotonic() - t0
+        self.check_sanitizers()
+        return (self.proc.returncode, took)
+
+    def check_sanitizers(self):
+        """With SHIM_SANITIZED set (the asan setup runs an instrumented
+        server), any AddressSanitizer/LeakSanitizer/UBSan report the server
+        printed fails the test run."""
+        if not os.environ.get('SHIM_SANITIZED'):
+            return
+        for t in getattr(self, '_pumps', []):
+            t.join(5)
+        with self._lock:
+            bad = [l for l in self.err_lines + self.out_lines
+                   if 'Sanitizer' in l or 'runtime error:' in l]
+        if bad:
+            raise AssertionError('shim-server %r reported:\n%s' % (
+                self.args, '\n'.join(self.err_lines[-80:])))
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
