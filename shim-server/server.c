@@ -2,20 +2,20 @@
  * keep-alive and pipelining, timers, and the turn's RPC batch.
  *
  * A turn reads every ready socket once, parses every complete request, and
- * queues the /rpc calls in a batch.  The store runs on a worker thread: at
- * the end of a turn, if the worker is idle, the batch goes to it as one
+ * queues the /rpc calls in a batch, which goes to the store as one
  * lss_rpc_batch() call (the writes in it commit in one transaction: group
- * commit), and the loop goes on reading, parsing and sending while the
- * worker runs it; calls that arrive meanwhile make the next batch, so the
- * longer a commit takes (an fsync), the larger the next group.  When the
- * worker is done, the loop writes the answers, in order per connection.
- * A connection with calls not yet answered parses no further non-RPC
- * request, and its socket is not read (its input buffer holds the bodies
- * the worker is reading): on the first readiness it is taken off epoll
- * ("parked") until its calls are answered.
- *
- * With --null-store the batch runs inline on the loop thread, as the
- * cheapest possible server (the HTTP ceiling W1 is measured against).
+ * commit).  For file stores, and in-memory ones while SSE subscribers are
+ * connected (worker_mode()), a worker thread runs it: at the end of a turn,
+ * if the worker is idle, the batch goes to it and the loop goes on
+ * reading, parsing and sending; calls that arrive meanwhile make the next
+ * batch, so the longer a commit takes (an fsync), the larger the next
+ * group.  When the worker is done, the loop writes the answers, in order
+ * per connection.  Otherwise (and always with --null-store, the cheapest
+ * server: the HTTP ceiling W1 is measured against) the batch runs inline
+ * at the end of the turn.  A connection with calls not yet answered parses
+ * no further non-RPC request, and its socket is not read (its input buffer
+ * holds the bodies the worker is reading): on the first readiness it is
+ * taken off epoll ("parked") until its calls are answered.
  *
  * SIGTERM/SIGINT are taken by a small thread (sigwait): it shuts the
  * listening socket down at once, wakes the loop, and ends the process if
@@ -104,7 +104,7 @@ struct server {
     int64_t last_run;   /* us the last batch took */
     unsigned rpc_flags;
     int stopping;
-    /* The store worker (absent with --null-store). */
+    /* The store worker (see worker_mode(); absent with --null-store). */
     lss_conn *wc;
     pthread_t wthread;
     int wmode;        /* worker_mode() */
@@ -970,10 +970,10 @@ static void batch_submit(server *s)
                 return;
             s->expect = (s->expect + (int)b->n) / 2;
         }
-        s->hold_until = 0;
         if ((int)b->n > s->expect)
             s->expect = (int)b->n;
     }
+    s->hold_until = 0;
     unsigned mark = ++s->batch_seq;
     if (!mark)
         mark = ++s->batch_seq;
@@ -987,7 +987,6 @@ static void batch_submit(server *s)
         }
     }
     if (!worker) {
-        s->hold_until = 0;
         batch_exec(s->lc, b);
         batch_done(s, b);
         return;
@@ -1035,7 +1034,6 @@ static void worker_done(server *s)
     s->last_run = b->t1_us - b->t0_us;
     batch_done(s, b);
 }
-
 
 static int worker_start(server *s)
 {
