@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: installs dependencies, builds, and runs every suite
-# plainly (gcc, -Werror), under ASan+UBSan (clang, -Werror) and under
-# valgrind memcheck.  Ends with the line "N passed, N failed".
+# plainly (gcc, -Werror), under ASan+UBSan (clang, -Werror), under
+# ThreadSanitizer (clang, -Werror) and under valgrind memcheck.  Ends with
+# the line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -52,6 +53,15 @@ if CC=clang setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lu
   run "ASan+UBSan (clang)" build-asan --setup asan
 else
   echo "build failed (clang asan)"; status=1; failed=$((failed + 1))
+fi
+
+# ThreadSanitizer over every suite that can run instrumented: the group
+# commit, the hub and the shim's store thread (the http-*-tsan suites run the
+# instrumented server with and without it).
+if CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false; then
+  run "TSan (clang)" build-tsan --setup tsan
+else
+  echo "build failed (clang tsan)"; status=1; failed=$((failed + 1))
 fi
 
 [ "$failed" -gt 0 ] && status=1
