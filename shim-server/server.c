@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -1341,6 +1342,23 @@ static void server_free(server *s)
         close(s->ep);
 }
 
+/* epoll_pwait2 (Linux 5.11) waits with microsecond timeouts, which the
+ * batch hold needs; where it is missing (older kernels, valgrind 3.19, some
+ * sandboxes answer ENOSYS) wait with epoll_wait, rounding the timeout up to
+ * a millisecond. */
+static int loop_wait(int ep, struct epoll_event *evs, const struct timespec *to)
+{
+    static int no_pwait2;
+    if (!no_pwait2) {
+        int n = epoll_pwait2(ep, evs, MAX_EVENTS, to, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        no_pwait2 = 1;
+    }
+    long long ms = (long long)to->tv_sec * 1000 + (to->tv_nsec + 999999) / 1000000;
+    return epoll_wait(ep, evs, MAX_EVENTS, ms > INT_MAX ? INT_MAX : (int)ms);
+}
+
 int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
 {
     server *s = calloc(1, sizeof *s);
@@ -1387,7 +1405,7 @@ int server_run(const shim_cfg *cfg, lss_db *db, lss_conn *lc, int lfd)
     struct epoll_event evs[MAX_EVENTS];
     while (!s->stopping) {
         struct timespec to = next_timeout(s);
-        int n = epoll_pwait2(s->ep, evs, MAX_EVENTS, &to, NULL);
+        int n = loop_wait(s->ep, evs, &to);
         if (n < 0 && errno != EINTR) {
             shim_log(LOG_ERROR, "epoll_wait failed", "error", strerror(errno),
                      (char *)NULL);

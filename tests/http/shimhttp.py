@@ -532,6 +532,11 @@ def subscribe(port, query, token=None, **kw):
 # ---------------------------------------------------------------------------
 
 PORT_RE = re.compile(r'\bport"?\s*[=:]\s*"?(\d+)')
+# SHIM_VALGRIND: run the server under memcheck; --quiet leaves only reports,
+# each line of which starts with ==<pid>==.
+VALGRIND = ['valgrind', '--quiet', '--leak-check=full', '--show-leak-kinds=definite,indirect',
+            '--errors-for-leak-kinds=definite,indirect', '--track-fds=yes']
+VALGRIND_LINE = re.compile(r'==\d+== ')
 
 
 class Server(object):
@@ -574,7 +579,13 @@ class Server(object):
 
     def start(self):
         self.start_time = time.time()
-        self.proc = subprocess.Popen([self.exe] + self.args, stdout=subprocess.PIPE,
+        cmd = [self.exe] + self.args
+        if os.environ.get('SHIM_VALGRIND'):
+            cmd = VALGRIND + cmd
+            # teardown under memcheck takes far longer than the 30 ms the
+            # server allows itself after SIGTERM before it _exit()s
+            self.env.setdefault('SHIM_EXIT_GRACE_MS', '30000')
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                      env=self.env, cwd=self.cwd)
         self.pid = self.proc.pid
@@ -673,16 +684,21 @@ class Server(object):
         return (self.proc.returncode, took)
 
     def check_sanitizers(self):
-        """With SHIM_SANITIZED set (the asan setup runs an instrumented
-        server), any AddressSanitizer/LeakSanitizer/UBSan report the server
-        printed fails the test run."""
-        if not os.environ.get('SHIM_SANITIZED'):
+        """With SHIM_SANITIZED set (the asan and tsan setups run an
+        instrumented server), any AddressSanitizer/LeakSanitizer/UBSan/
+        ThreadSanitizer report the server printed fails the test run; with
+        SHIM_VALGRIND set (the server runs under valgrind memcheck), any
+        report of valgrind's does."""
+        san = os.environ.get('SHIM_SANITIZED')
+        vg = os.environ.get('SHIM_VALGRIND')
+        if not san and not vg:
             return
         for t in getattr(self, '_pumps', []):
             t.join(5)
         with self._lock:
             bad = [l for l in self.err_lines + self.out_lines
-                   if 'Sanitizer' in l or 'runtime error:' in l]
+                   if (san and ('Sanitizer' in l or 'runtime error:' in l)) or
+                   (vg and VALGRIND_LINE.match(l))]
         if bad:
             raise AssertionError('shim-server %r reported:\n%s' % (
                 self.args, '\n'.join(self.err_lines[-80:])))
