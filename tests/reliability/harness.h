@@ -32,6 +32,7 @@ struct harness {
     int lying;                /* acknowledge before commit (negative control) */
     int sync;                 /* LSS_SYNC_* of the writer */
     int stop_on_loss;         /* stop at the first lost acknowledged message */
+    int create_first;         /* the parent creates store and namespace first */
     int integrity_flags;      /* sqlite3_open_v2 flags of the integrity check */
     int kill_min_ms, kill_span_ms; /* the kill lands min + [0, span) ms in */
     void (*child_setup)(harness *h);          /* in the writer, before its open */
