@@ -654,6 +654,14 @@ static int sq_load(lss_db *db)
             lss__ns_unref(db, ns);
         }
     }
+    /* A registry that cannot be read to the end (an I/O error) must fail
+     * the open: serving only the rows read so far would make the other
+     * namespaces look deleted. */
+    if (lrc == LSS_OK && rc != SQLITE_DONE) {
+        snprintf(db->errmsg, sizeof db->errmsg, "cannot read registry: %s (sqlite %d)",
+                 sqlite3_errmsg(s->reg), sqlite3_extended_errcode(s->reg));
+        lrc = map_rc(rc);
+    }
     sqlite3_finalize(st);
     return lrc;
 }
