@@ -74,6 +74,7 @@ typedef struct fixture {
     acked *acks;
     size_t n, cap;
     long next_id;
+    long ok_despite_fault; /* faulted attempts that still returned OK */
 } fixture;
 
 typedef struct fault {
@@ -347,6 +348,7 @@ static int attempt_append(fixture *f, const fault *ft, long n, size_t count)
         fx_close(f);
         return 1;
     }
+    f->ok_despite_fault += rc == LSS_OK;
     if (rc != LSS_OK) {
         expect_code(ft, n, rc, "append", lss_errmsg(f->c));
         /* the retry any client would send: same ids, same content */
@@ -369,6 +371,7 @@ static int attempt_read(fixture *f, const fault *ft, long n)
     long hits = tv_fault_disarm();
     if (hits && rc != LSS_OK)
         expect_code(ft, n, rc, "read", lss_errmsg(c));
+    f->ok_despite_fault += hits && rc == LSS_OK;
     if (hits) /* the same session reads again */
         rc = read_all(c, 1, &count);
     lss_conn_close(c);
@@ -396,6 +399,7 @@ static int attempt_open(fixture *f, const fault *ft, long n)
     }
     if (rc != LSS_OK)
         expect_code(ft, n, rc, "open", msg);
+    f->ok_despite_fault += rc == LSS_OK;
     fx_open(f);
     after_fault(f);
     return 0;
@@ -422,11 +426,15 @@ static void fault_every_call(fixture *f, int op, const char *op_name)
 {
     for (size_t i = 0; i < sizeof FAULTS / sizeof FAULTS[0]; i++) {
         long n = 1;
+        f->ok_despite_fault = 0;
         while (!attempt(f, op, &FAULTS[i], n))
             if (++n > MAX_N)
                 fail_msg("%s, %s: still faulting after %d calls", op_name, FAULTS[i].name,
                          MAX_N);
-        printf("# %s, %s: %ld faulted attempts\n", op_name, FAULTS[i].name, n - 1);
+        /* OK despite a fault: SQLite worked around it (the checks above
+         * still hold); counted to show what was tested */
+        printf("# %s, %s: %ld faulted attempts, %ld of them OK\n", op_name, FAULTS[i].name,
+               n - 1, f->ok_despite_fault);
     }
     /* something was stored, or the appends were never tested */
     assert_true(f->n > 0);
