@@ -86,6 +86,7 @@ typedef struct tv_rec {
 typedef struct tv_track {
     char name[NAME_MAX + 1]; /* in the data directory */
     int log_fd;              /* open pending log; -1 when none */
+    int dead;                /* the file was deleted */
 } tv_track;
 
 typedef struct tv_file {
@@ -227,7 +228,7 @@ static int is_tracked_path(const char *path, const char **name)
 static tv_track *find_track(const char *name)
 {
     for (size_t i = 0; i < G.ntracks; i++)
-        if (!strcmp(G.tracks[i].name, name))
+        if (!G.tracks[i].dead && !strcmp(G.tracks[i].name, name))
             return &G.tracks[i];
     return NULL;
 }
@@ -248,6 +249,7 @@ static tv_track *open_track(const char *path, const char *name)
     t = &G.tracks[G.ntracks++];
     snprintf(t->name, sizeof t->name, "%s", name);
     t->log_fd = -1;
+    t->dead = 0;
     return t;
 }
 
@@ -300,9 +302,12 @@ static void drop_track(const char *name)
     }
     if (!t)
         return;
+    /* The slot stays, dead, and is never reused: a handle still open on
+     * the deleted file points at it, and must not log into another file. */
     if (t->log_fd >= 0)
         close(t->log_fd);
-    *t = G.tracks[--G.ntracks];
+    t->log_fd = -1;
+    t->dead = 1;
 }
 
 /* -------------------------------------------------------------- faults */
@@ -371,7 +376,7 @@ static int tv_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
     if (t->track) {
         tv_rec r = {REC_WRITE, off, n};
         pthread_mutex_lock(&G.lock);
-        int lrc = log_append(t->track, &r, buf);
+        int lrc = t->track->dead ? 0 : log_append(t->track, &r, buf);
         pthread_mutex_unlock(&G.lock);
         if (lrc != 0)
             return SQLITE_IOERR_WRITE;
@@ -385,7 +390,7 @@ static int tv_truncate(sqlite3_file *f, sqlite3_int64 size)
     if (t->track) {
         tv_rec r = {REC_TRUNCATE, size, 0};
         pthread_mutex_lock(&G.lock);
-        int lrc = log_append(t->track, &r, NULL);
+        int lrc = t->track->dead ? 0 : log_append(t->track, &r, NULL);
         pthread_mutex_unlock(&G.lock);
         if (lrc != 0)
             return SQLITE_IOERR_TRUNCATE;
@@ -404,7 +409,7 @@ static int tv_sync(sqlite3_file *f, int flags)
     if (G.sync_latency_us)
         usleep((useconds_t)G.sync_latency_us); /* the device at work */
     pthread_mutex_lock(&G.lock);
-    int src = sync_track(t->track);
+    int src = t->track->dead ? 0 : sync_track(t->track);
     pthread_mutex_unlock(&G.lock);
     return src == 0 ? SQLITE_OK : SQLITE_IOERR_FSYNC;
 }
