@@ -217,6 +217,8 @@ static void child_main(harness *h, int fd)
         for (int k = 0; k < r.count; k++)
             random_uuid(r.ids[k]);
         child_do(fd, c, &r, h->lying, 1);
+        if (h->child_tick)
+            h->child_tick(h);
     }
     lss_conn_close(c);
     lss_close(db);

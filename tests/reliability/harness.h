@@ -36,6 +36,7 @@ struct harness {
     int integrity_flags;      /* sqlite3_open_v2 flags of the integrity check */
     int kill_min_ms, kill_span_ms; /* the kill lands min + [0, span) ms in */
     void (*child_setup)(harness *h);          /* in the writer, before its open */
+    void (*child_tick)(harness *h);           /* in the writer, after each append */
     void (*after_kill)(harness *h, int cycle); /* in the parent, before the check */
     void *user;
     /* state and results */

@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -69,6 +70,52 @@ static void child_setup(harness *h)
     tv_powerloss_start(data, shadow, SYNC_LATENCY_US);
 }
 
+/* In the writer, after each append: now and then a checkpoint from a
+ * connection of its own (any process may checkpoint), cycling through the
+ * modes.  The library's WAL would reach its autocheckpoint only after a
+ * few hundred commits, later than the kill; this way the power also goes
+ * while pages are copied into the database file, and after the WAL was
+ * restarted or truncated. */
+/* A connection to every database file of the store, opened once. */
+static size_t open_checkpointers(harness *h, sqlite3 **dbs, size_t cap)
+{
+    DIR *d = opendir(h->url);
+    struct dirent *e;
+    size_t n = 0;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA synchronous=%d", h->sync);
+    while (d && n < cap && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 4 || strcmp(e->d_name + len - 3, ".db"))
+            continue;
+        char path[sizeof h->url + NAME_MAX + 2];
+        snprintf(path, sizeof path, "%s/%s", h->url, e->d_name);
+        if (sqlite3_open_v2(path, &dbs[n], SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+            sqlite3_exec(dbs[n], sql, NULL, NULL, NULL) != SQLITE_OK)
+            _exit(6);
+        n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void child_tick(harness *h)
+{
+    static const int modes[] = {SQLITE_CHECKPOINT_PASSIVE, SQLITE_CHECKPOINT_FULL,
+                                SQLITE_CHECKPOINT_RESTART, SQLITE_CHECKPOINT_TRUNCATE};
+    static sqlite3 *dbs[4];
+    static size_t n;
+    static unsigned ticks;
+    if (++ticks % 4)
+        return;
+    if (!n)
+        n = open_checkpointers(h, dbs, 4);
+    /* busy (a reader or the writer in the way) is fine: next time */
+    for (size_t i = 0; i < n; i++)
+        sqlite3_wal_checkpoint_v2(dbs[i], NULL, modes[(ticks / 4) % 4], NULL, NULL);
+}
+
 /* In the parent: the power came back. */
 static void after_kill(harness *h, int cycle)
 {
@@ -93,6 +140,7 @@ static void setup(harness *h, powerloss *p, int sync)
     h->sync = sync;
     h->integrity_flags = SQLITE_OPEN_READONLY;
     h->child_setup = child_setup;
+    h->child_tick = child_tick;
     h->after_kill = after_kill;
     h->user = p;
 }
