@@ -11,13 +11,20 @@
  * sectors; the -shm file is deleted.  Then the parent opens the store with
  * the library and checks every acknowledged append, and integrity_check
  * runs on each database file (read-only, after the library closed it).
+ * The writer also checkpoints now and then (child_tick), so the power goes
+ * during checkpoints and after WAL restarts too.  A first test checks the
+ * model itself with SQLite alone.
  *
  * Negative control: with synchronous=NORMAL a WAL commit is acknowledged
  * before it is synced, so the same harness must find a lost
  * acknowledgement within the cycle budget, while integrity_check still
- * passes (NORMAL loses the latest commits, it does not corrupt).
+ * passes (NORMAL loses the latest commits, it does not corrupt).  There
+ * the parent creates the namespace first: NORMAL would otherwise lose the
+ * namespace itself, which the checker also counts, but then the control
+ * would not show that it finds lost messages.
  *
- * LSS_POWERLOSS_CYCLES overrides the number of cycles (default 100). */
+ * LSS_POWERLOSS_CYCLES overrides the number of cycles, of the FULL test
+ * and of the control's budget (default 100). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
