@@ -387,7 +387,8 @@ LSS_API void lss_read_opts_init(lss_read_opts *o);
 
 /* Messages of one stream in position order.  o may be NULL (defaults).
  * Errors: LSS_ENAME (empty stream), LSS_EINVAL (bad options),
- * LSS_ENOTFOUND (namespace), LSS_EMISUSE (a cursor is open), LSS_EBACKEND. */
+ * LSS_ENOTFOUND (namespace), LSS_EMISUSE (a cursor is open), LSS_EBACKEND,
+ * LSS_EIO (the storage failed a read; also from lss_cursor_next). */
 LSS_API int lss_read_stream(lss_conn *c, const char *ns, size_t ns_n,
                             const char *stream, size_t stream_n,
                             const lss_read_opts *o, lss_cursor **out);
@@ -407,7 +408,7 @@ LSS_API int lss_read_last(lss_conn *c, const char *ns, size_t ns_n,
                           const char *type, size_t type_n, lss_cursor **out);
 
 /* The stream's version: the highest position, -1 when it has no messages.
- * Errors: LSS_ENAME, LSS_ENOTFOUND, LSS_EBACKEND. */
+ * Errors: LSS_ENAME, LSS_ENOTFOUND, LSS_EBACKEND, LSS_EIO. */
 LSS_API int lss_stream_version(lss_conn *c, const char *ns, size_t ns_n,
                                const char *stream, size_t stream_n,
                                int64_t *version);

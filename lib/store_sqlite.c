@@ -654,6 +654,14 @@ static int sq_load(lss_db *db)
             lss__ns_unref(db, ns);
         }
     }
+    /* A registry that cannot be read to the end (an I/O error) must fail
+     * the open: serving only the rows read so far would make the other
+     * namespaces look deleted. */
+    if (lrc == LSS_OK && rc != SQLITE_DONE) {
+        snprintf(db->errmsg, sizeof db->errmsg, "cannot read registry: %s (sqlite %d)",
+                 sqlite3_errmsg(s->reg), sqlite3_extended_errcode(s->reg));
+        lrc = map_rc(rc);
+    }
     sqlite3_finalize(st);
     return lrc;
 }
@@ -1247,6 +1255,20 @@ static int run(lss_conn *c, sq_ns *n, int which)
     return LSS_OK;
 }
 
+/* Roll back the writer's transaction if one is still open (after an I/O
+ * error in COMMIT SQLite has often rolled back already), keeping the error
+ * message of the failure that brought us here: that is what the caller
+ * reports, not "cannot rollback - no transaction is active". */
+static void rollback(lss_conn *c, sq_ns *n)
+{
+    if (sqlite3_get_autocommit(n->w.db))
+        return;
+    char keep[LSS_ERRMSG_MAX];
+    memcpy(keep, c->errmsg, sizeof keep);
+    run(c, n, WS_ROLLBACK);
+    memcpy(c->errmsg, keep, sizeof keep);
+}
+
 static int span_eq(const void *p, size_t n, sqlite3_stmt *st, int col)
 {
     size_t m = (size_t)sqlite3_column_bytes(st, col);
@@ -1521,7 +1543,7 @@ static int sq_group_begin(lss_conn *c, lss__ns *ns)
     sq_ns *n = ns->be;
     int rc = run(c, n, WS_BEGIN);
     if (rc == LSS_OK && !c->db->memory && (rc = check_data_version(c, n)) != LSS_OK)
-        run(c, n, WS_ROLLBACK);
+        rollback(c, n);
     n->now = lss__now_us();
     return rc;
 }
@@ -1541,7 +1563,7 @@ static int sq_group_add(lss_conn *c, lss__ns *ns, lss_append **reqs,
         a->rc = rc;
         if (rc != LSS_OK && !is_refusal(rc)) {
             /* A backend failure mid-group: nothing of the group stays. */
-            run(c, n, WS_ROLLBACK);
+            rollback(c, n);
             vc_clear(n);
             for (size_t k = 0; k < to; k++)
                 if (k != i && reqs[k]->rc == LSS_OK)
@@ -1560,7 +1582,7 @@ static int sq_group_end(lss_conn *c, lss__ns *ns, lss_append **reqs,
     sq_ns *n = ns->be;
     int rc = run(c, n, WS_COMMIT);
     if (rc != LSS_OK) {
-        run(c, n, WS_ROLLBACK);
+        rollback(c, n);
         vc_clear(n);
         for (size_t k = 0; k < count; k++)
             if (reqs[k]->rc == LSS_OK)
@@ -1674,17 +1696,14 @@ static int sq_import(lss_conn *c, lss__ns *ns, const lss_import_rec *recs,
     for (size_t i = 0; i < count; i++) {
         rc = import_one(c, n, &recs[i]);
         if (rc != LSS_OK) {
-            char keep[LSS_ERRMSG_MAX];
-            memcpy(keep, c->errmsg, sizeof keep);
-            run(c, n, WS_ROLLBACK);
-            memcpy(c->errmsg, keep, sizeof keep);
+            rollback(c, n);
             *bad_index = i;
             return rc;
         }
     }
     rc = run(c, n, WS_COMMIT);
     if (rc != LSS_OK)
-        run(c, n, WS_ROLLBACK);
+        rollback(c, n);
     return rc;
 }
 
