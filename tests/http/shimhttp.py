@@ -9,6 +9,7 @@ here is deliberately raw (bytes over a socket) so that tests can send
 malformed requests and look at the exact bytes of every answer.
 """
 
+import atexit
 import base64
 import json
 import os
@@ -538,6 +539,21 @@ VALGRIND = ['valgrind', '--quiet', '--leak-check=full', '--show-leak-kinds=defin
             '--errors-for-leak-kinds=definite,indirect', '--track-fds=yes']
 VALGRIND_LINE = re.compile(r'==\d+== ')
 
+# Every server started, so that none outlives the test process: a failed
+# check in one teardown must not leave the others running (under valgrind
+# they would go on holding CPU and memory).
+_STARTED = []
+
+
+def _kill_leftovers():
+    for srv in _STARTED:
+        if srv.proc is not None and srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait()
+
+
+atexit.register(_kill_leftovers)
+
 
 class Server(object):
     """A shim-server process on an ephemeral port."""
@@ -589,6 +605,7 @@ class Server(object):
                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                      env=self.env, cwd=self.cwd)
         self.pid = self.proc.pid
+        _STARTED.append(self)
         self._pumps = [
             threading.Thread(target=self._pump, args=(self.proc.stdout, self.out_lines, True),
                              daemon=True),
