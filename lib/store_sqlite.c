@@ -19,6 +19,7 @@
  * table (7.9 % of a W1 batch's instructions).  Namespaces created with
  * AUTOINCREMENT keep it and work the same. */
 #include "store.h"
+#include "walbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -231,9 +232,13 @@ static int open_conn(lss_db *db, const char *path, int flags, int writer,
                      sqlite3 **out)
 {
     *out = NULL;
+    /* A writer that syncs every commit writes its WAL frames in one go. */
+    const char *vfs = NULL;
+    if (writer && !db->memory && db->o.sync == LSS_SYNC_FULL)
+        vfs = lss__walbuf_vfs();
     int rc = sqlite3_open_v2(path, out,
                              flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
-                             NULL);
+                             vfs);
     if (rc != SQLITE_OK)
         return rc;
     sqlite3 *s = *out;
