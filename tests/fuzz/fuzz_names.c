@@ -152,6 +152,66 @@ static void check_b64(const char *s, size_t n)
     free(d);
 }
 
+/* PROTOCOL.md 4.2 step by step, written apart from lib/token.c: the text
+ * the first failing step must give (its fixed part), or NULL when the
+ * token parses. */
+static int b64_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+static const char *expected_token_error(const char *t, size_t n, char *buf,
+                                        size_t cap)
+{
+    if (n < 3 || memcmp(t, "ns_", 3) != 0)
+        return PREFIX "missing 'ns_' prefix";
+    const char *r = t + 3;
+    size_t rn = n - 3, parts = 1, last = 0;
+    for (size_t i = 0; i < rn; i++)
+        if (r[i] == '_') {
+            parts++;
+            last = i;
+        }
+    if (parts < 2)
+        return PREFIX "expected 2 parts after prefix, got 1";
+    const char *h = r + last + 1;
+    size_t bn = last, hn = rn - last - 1, hex = 0, chars = 0;
+    while (hex < hn && ((h[hex] >= '0' && h[hex] <= '9') ||
+                        (h[hex] >= 'a' && h[hex] <= 'f') ||
+                        (h[hex] >= 'A' && h[hex] <= 'F')))
+        hex++;
+    int b64ok = 1;
+    for (size_t i = 0; i < bn; i++) {
+        if (r[i] == '\r' || r[i] == '\n')
+            continue;
+        if (!b64_char(r[i]))
+            b64ok = 0;
+        chars++;
+    }
+    if (chars % 4 == 1)
+        b64ok = 0;
+    if (parts > 2 && !(hn == 64 && hex == hn && b64ok)) {
+        snprintf(buf, cap, PREFIX "expected 2 parts after prefix, got %zu",
+                 parts);
+        return buf;
+    }
+    if (hn != 64) {
+        snprintf(buf, cap,
+                 PREFIX "random part must be 64 hex characters, got %zu", hn);
+        return buf;
+    }
+    if (hex != hn)
+        return PREFIX "random part is not valid hexadecimal: "
+                      "encoding/hex: invalid byte: U+";
+    if (!b64ok)
+        return PREFIX "namespace part is not valid base64url: "
+                      "illegal base64 data at input byte ";
+    if (chars == 0)
+        return PREFIX "namespace is empty";
+    return NULL;
+}
+
 static void check_token_parse(const char *t, size_t n)
 {
     char ns[LSS_NS_ID_MAX + 1];
@@ -161,6 +221,15 @@ static void check_token_parse(const char *t, size_t n)
     int rc = lss__token_parse(t, n, ns, sizeof ns, &nl, err, sizeof err);
     CHECK(rc == LSS_OK || rc == LSS_ETOKEN || rc == LSS_ENOSPACE,
           "token_parse: %d", rc);
+    char ebuf[LSS_TOKEN_ERR_MAX];
+    const char *want = expected_token_error(t, n, ebuf, sizeof ebuf);
+    CHECK((rc == LSS_ETOKEN) == (want != NULL),
+          "token_parse gives %d where PROTOCOL.md 4.2 expects %s", rc,
+          want ? want : "success");
+    if (want)
+        CHECK(strncmp(err, want, strlen(want)) == 0,
+              "token error '%s' where PROTOCOL.md 4.2 expects '%s'", err,
+              want);
     if (rc == LSS_ETOKEN) {
         CHECK(memchr(err, 0, sizeof err) != NULL, "error not NUL-terminated");
         CHECK(strncmp(err, PREFIX, strlen(PREFIX)) == 0 &&
