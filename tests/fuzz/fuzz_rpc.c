@@ -20,11 +20,12 @@
  *     documented "<prefix>: namespace not found" (a store in memory has no
  *     other backend failures, and nothing else may leak SQLite text);
  *   - a 200 response is not an error object;
- *   - "as if one after another" (streamstore.h, lss_rpc_batch): without
- *     LSS_RPC_MAY_DEFER the batch gives every request the status and the
- *     response that calling it alone in order gives, times, UUIDs and
- *     token secrets aside (ns.list order aside: it sorts by a creation
- *     time of whole seconds);
+ *   - "as if one after another" (streamstore.h, lss_rpc_batch): the batch
+ *     gives every request the status and the response that calling it
+ *     alone gives, in order, except that the calls flagged
+ *     LSS_RPC_MAY_DEFER other than writes come after all the others; times,
+ *     UUIDs and token secrets aside (and the order of ns.list, which sorts
+ *     by a creation time of whole seconds);
  *   - memory: what a run adds to the store's allocator peak stays under a
  *     bound linear in the input, and everything is freed at close. */
 #include "fuzz.h"
@@ -38,7 +39,9 @@
 #define MAX_REQS 16
 #define NS "fuzz"
 #define SEP 0x1e
-#define FLAG_DEFER 0x1 /* mark every request LSS_RPC_MAY_DEFER in the batch */
+/* Flags byte: bit 0 on, request i is marked LSS_RPC_MAY_DEFER when bit
+ * 1 + i % 7 is set too. */
+#define FLAG_DEFER 0x1
 #define REOPEN_EVERY 256
 
 typedef struct store {
@@ -328,7 +331,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         reqs[nreq].ns_n = strlen(NS);
         reqs[nreq].body = bodies[nreq];
         reqs[nreq].body_n = end - pos;
-        if (flags & FLAG_DEFER)
+        if ((flags & FLAG_DEFER) && (flags >> (1 + nreq % 7) & 1))
             reqs[nreq].flags = LSS_RPC_MAY_DEFER;
         nreq++;
         if (!sep)
@@ -348,12 +351,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_response(&reqs[i]);
     store_check(&a, size);
 
+    /* The order of the one-by-one calls: writes, calls that failed before
+     * the method ran (their order does not matter) and unflagged calls as
+     * they come, then the flagged others, which the batch deferred. */
+    size_t order[MAX_REQS], no = 0;
+    for (int late = 0; late <= 1; late++)
+        for (size_t i = 0; i < nreq; i++) {
+            int m = reqs[i].method;
+            int deferred = (reqs[i].flags & LSS_RPC_MAY_DEFER) &&
+                           m != LSS_RPC_STREAM_WRITE &&
+                           m != LSS_RPC_STREAM_WRITE_BATCH &&
+                           m != LSS_RPC_INVALID && m != LSS_RPC_UNKNOWN;
+            if (deferred == late)
+                order[no++] = i;
+        }
+
     /* One request alone is the same call either way: skip store B. */
-    if (!(flags & FLAG_DEFER) && nreq > 1) {
+    if (nreq > 1) {
         /* The batch's responses live until the next call on a.c. */
         store_reset(&b);
-        for (size_t i = 0; i < nreq; i++) {
+        for (size_t k = 0; k < nreq; k++) {
+            size_t i = order[k];
             lss_rpc_req one = reqs[i];
+            one.flags = 0;
             one.status = one.method = 0;
             one.resp = NULL;
             one.resp_n = 0;
