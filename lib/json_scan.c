@@ -673,6 +673,23 @@ int lss__json_scan(lss_json_doc *doc, const char *p, size_t n, unsigned expand,
     s.expand = expand;
     s.depth = 0;
     int rc = scan_doc(&s);
+    /* lss__json_tape_need bounds what a text that can still be valid needs,
+     * but a malformed one ("[[[[..." cut short) may open more than its
+     * length could ever close and exhaust even that tape.  It is malformed,
+     * so say where and why: expand 0 keeps only the root and the names of
+     * open objects, which never outgrow the bound, and validates the same. */
+    if (rc == LSS_ENOSPACE && expand > 0 && cap >= lss__json_tape_need(n)) {
+        s.err->off = 0;
+        s.err->msg[0] = '\0';
+        s.pos = 0;
+        s.ntok = 0;
+        s.klo = cap;
+        s.expand = 0;
+        s.depth = 0;
+        rc = scan_doc(&s);
+        if (rc == LSS_OK) /* cannot happen: a valid text fits */
+            return LSS_ENOSPACE;
+    }
     if (rc == LSS_OK)
         doc->ntok = s.ntok;
     return rc;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: installs dependencies, builds, and runs every suite
 # plainly (gcc, -Werror), under ASan+UBSan (clang, -Werror), under
-# ThreadSanitizer (clang, -Werror) and under valgrind memcheck.  Ends with
-# the line "N passed, N failed".
+# ThreadSanitizer (clang, -Werror) and under valgrind memcheck, then fuzzes
+# each tests/fuzz target for a minute with libFuzzer.  Ends with the line
+# "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -63,6 +64,19 @@ if CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false;
 else
   echo "build failed (clang tsan)"; status=1; failed=$((failed + 1))
 fi
+
+# libFuzzer: each target of tests/fuzz for FUZZ_SECONDS (60) from its seed
+# corpus, two at a time; one result per target.  What it finds stays in
+# build-fuzz/ (tests/fuzz/run.sh).
+echo "== libFuzzer (clang)"
+fuzz_log=$(mktemp)
+bash tests/fuzz/run.sh 2>&1 | tee "$fuzz_log"
+read -r fp ff < <(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$fuzz_log")
+rm -f "$fuzz_log"
+if [ -z "${fp:-}" ]; then
+  echo "libFuzzer runs did not complete"; fp=0; ff=1
+fi
+passed=$((passed + fp)); failed=$((failed + ff))
 
 [ "$failed" -gt 0 ] && status=1
 echo "tests: $passed passed, $failed failed"

@@ -575,6 +575,36 @@ static void tape_need_should_suffice_for_dense_inputs(void **state)
             expect_need_suffices(cases[i].text, cases[i].len);
 }
 
+/* The bound is for texts that can still close; a malformed one that opens
+ * more than it could close still gets its syntax error, not LSS_ENOSPACE
+ * (found by fuzz-json: tests/fuzz/corpus/json/
+ * repro-unclosed-arrays-exhaust-tape). */
+static void tape_need_should_suffice_for_unclosed_inputs(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *open;
+        size_t times;
+        const char *tail, *msg;
+    } t[] = {
+        {"[", 192, "['a'%", "invalid character '\\'' looking for beginning of value"},
+        {"[", 500, "", "unexpected end of JSON input"},
+        {"{\"\":", 500, "", "unexpected end of JSON input"},
+        {"[{\"\":0,\"\":", 250, "", "unexpected end of JSON input"},
+        {"[{\"\":0,\"\":", 300, "", "nesting depth exceeds 512"},
+    };
+    for (size_t i = 0; i < LSS_ARRAY_LEN(t); i++) {
+        size_t n;
+        char *p = repeat("", t[i].open, t[i].times, t[i].tail, &n);
+        scanned s;
+        scan_into(&s, p, n, LSS_JSON_EXPAND_ALL);
+        assert_int_equal(s.rc, LSS_EJSON);
+        assert_string_equal(s.err.msg, t[i].msg);
+        scanned_free(&s);
+        test_free(p);
+    }
+}
+
 static void scanner_should_report_small_storage_as_enospace(void **state)
 {
     (void)state;
@@ -1718,6 +1748,7 @@ int main(void)
         cmocka_unit_test(duplicate_message_should_cut_long_names_cleanly),
         cmocka_unit_test(scanner_should_check_100000_keys_quickly),
         cmocka_unit_test(tape_need_should_suffice_for_dense_inputs),
+        cmocka_unit_test(tape_need_should_suffice_for_unclosed_inputs),
         cmocka_unit_test(scanner_should_report_small_storage_as_enospace),
         cmocka_unit_test(accessors_should_find_members_by_unescaped_name),
         cmocka_unit_test(accessors_should_iterate_in_document_order),
