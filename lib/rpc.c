@@ -294,15 +294,17 @@ static void tmp_addz(struct lss__rpc *r, const char *s)
     tmp_add(r, s, strlen(s));
 }
 
-/* Bytes that are not well-formed UTF-8 (a decoded token may hold any)
- * become U+FFFD, so the message stays valid JSON. */
+/* Bytes that are not well-formed UTF-8 (a decoded token may hold any),
+ * and NUL, become U+FFFD, so the message stays valid JSON that our own
+ * scanner would accept (it refuses \u0000). */
 static void tmp_add_utf8(struct lss__rpc *r, const char *p, size_t n)
 {
     const unsigned char *s = (const unsigned char *)p;
     size_t i = 0, run = 0;
     while (i < n) {
         unsigned b = s[i];
-        size_t len = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2
+        size_t len = b == 0 ? 0 /* never echo U+0000 (see json.h) */
+                   : b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2
                                  : b >= 0xE0 && b <= 0xEF  ? 3
                                  : b >= 0xF0 && b <= 0xF4  ? 4
                                                            : 0;
