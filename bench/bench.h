@@ -101,6 +101,11 @@ typedef struct bench_run {
 /* Remove a scratch directory of plain files (cases_store.c). */
 void bench_remove_dir(const char *dir);
 
+/* Open a session on db and create namespace ns in it; a failure is
+ * reported on stderr and returned (cases_store.c). */
+int bench_session_with_ns(lss_db *db, const char *ns, size_t ns_n,
+                          lss_conn **c);
+
 static inline uint64_t bench_ns(void)
 {
     struct timespec ts;

@@ -306,17 +306,7 @@ static int store_open(growth *g)
         fprintf(stderr, "lss-bench: lss_open: %s\n", lss_db_errmsg(g->db));
         return rc;
     }
-    rc = lss_conn_open(g->db, &g->c);
-    if (rc == LSS_OK) {
-        char tok[LSS_TOKEN_MAX];
-        size_t tn;
-        rc = lss_ns_create(g->c, NS, NS_N, NULL, 0, NULL, 0, tok, sizeof tok,
-                           &tn, NULL);
-        if (rc != LSS_OK)
-            fprintf(stderr, "lss-bench: lss_ns_create: %s\n",
-                    lss_errmsg(g->c));
-    }
-    return rc;
+    return bench_session_with_ns(g->db, NS, NS_N, &g->c);
 }
 
 static void store_close(growth *g)

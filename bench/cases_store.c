@@ -84,6 +84,21 @@ static void lib_close(lib_store *s)
     memset(s, 0, sizeof *s);
 }
 
+int bench_session_with_ns(lss_db *db, const char *ns, size_t ns_n,
+                          lss_conn **c)
+{
+    int rc = lss_conn_open(db, c);
+    if (rc != LSS_OK)
+        return rc;
+    char tok[LSS_TOKEN_MAX];
+    size_t tn;
+    rc = lss_ns_create(*c, ns, ns_n, NULL, 0, NULL, 0, tok, sizeof tok, &tn,
+                       NULL);
+    if (rc != LSS_OK)
+        fprintf(stderr, "lss-bench: lss_ns_create: %s\n", lss_errmsg(*c));
+    return rc;
+}
+
 /* A store with namespace NS: memory, or a fresh data directory. */
 static int lib_open(lib_store *s, const bench_run *r, int file, int sync)
 {
@@ -100,16 +115,7 @@ static int lib_open(lib_store *s, const bench_run *r, int file, int sync)
         lib_close(s);
         return rc;
     }
-    rc = lss_conn_open(s->db, &s->c);
-    if (rc == LSS_OK) {
-        char tok[LSS_TOKEN_MAX];
-        size_t tn;
-        rc = lss_ns_create(s->c, NS, NS_N, NULL, 0, NULL, 0, tok, sizeof tok,
-                           &tn, NULL);
-        if (rc != LSS_OK)
-            fprintf(stderr, "lss-bench: lss_ns_create: %s\n",
-                    lss_errmsg(s->c));
-    }
+    rc = bench_session_with_ns(s->db, NS, NS_N, &s->c);
     if (rc != LSS_OK)
         lib_close(s);
     return rc;
