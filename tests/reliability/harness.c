@@ -46,6 +46,7 @@
 #include "streamstore.h"
 
 #include "harness.h"
+#include "xorshift.h"
 
 /* ---------------------------------------------------------------- misc */
 
@@ -54,15 +55,6 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static unsigned xorshift(unsigned *s)
-{
-    unsigned x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x ? x : 0x9e3779b9u;
 }
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)

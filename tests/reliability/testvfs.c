@@ -53,6 +53,7 @@
  * Global state: a VFS is process-wide by nature (SQLite's own registry is
  * global), so the wrapper's state is one static structure under a mutex. */
 #include "testvfs.h"
+#include "xorshift.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -647,15 +648,6 @@ void tv_powerloss_start(const char *data_dir, const char *shadow_dir, long sync_
 
 /* --------------------------------------------------------------- reboot */
 
-static unsigned tv_rand(unsigned *s)
-{
-    unsigned x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x ? x : 0x9e3779b9u;
-}
-
 /* Some of the 512-byte sectors of write r (at least one, not all when it
  * spans several): a torn write.  Returns 1 if it tore, 0 if the write was
  * too small to tear and was applied whole. */
@@ -666,9 +658,9 @@ static int apply_torn(int fd, const tv_rec *r, const char *data, unsigned *rng)
         apply_whole(fd, r, data);
         return 0;
     }
-    int64_t keep = first + (int64_t)(tv_rand(rng) % (unsigned)(last - first + 1));
+    int64_t keep = first + (int64_t)(xorshift(rng) % (unsigned)(last - first + 1));
     for (int64_t s = first; s <= last; s++) {
-        if (s != keep && tv_rand(rng) % 2)
+        if (s != keep && xorshift(rng) % 2)
             continue; /* this sector did not make it */
         int64_t from = s * TV_SECTOR - r->off, to = from + TV_SECTOR;
         apply_part(fd, r, data, from < 0 ? 0 : from, to > r->len ? r->len : to);
@@ -687,12 +679,12 @@ static int apply_pending(int fd, const char *path, tv_reboot_mode mode, unsigned
     long total = 0;
     while (next_rec(log, n, &pos, &data))
         total++;
-    long prefix = mode == TV_PREFIX ? (long)(tv_rand(rng) % (unsigned)(total + 1)) : 0;
+    long prefix = mode == TV_PREFIX ? (long)(xorshift(rng) % (unsigned)(total + 1)) : 0;
     pos = 0;
     int rc = 0;
     for (long i = 0; rc == 0 && (r = next_rec(log, n, &pos, &data)); i++) {
         st->pending++;
-        unsigned pick = mode == TV_SUBSET ? tv_rand(rng) % 3 : mode == TV_DROP ? 0 : i < prefix ? 1 : i == prefix ? 2 : 0;
+        unsigned pick = mode == TV_SUBSET ? xorshift(rng) % 3 : mode == TV_DROP ? 0 : i < prefix ? 1 : i == prefix ? 2 : 0;
         if (pick == 0) {
             st->dropped++;
         } else if (pick == 1) {
