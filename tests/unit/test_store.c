@@ -242,13 +242,6 @@ static void ns_file(const char *dir, char *out, size_t cap)
     assert_true(out[0] != '\0');
 }
 
-static void rm_dir(const char *dir)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
-}
-
 static void open_dir_store(const char *dir, int create, lss_db **db, lss_conn **c)
 {
     assert_int_equal(lss_open(dir, NULL, db), LSS_OK);
@@ -312,7 +305,7 @@ static void a_failed_group_should_leave_no_stream_version_behind(void **state)
     sqlite3_close(raw);
     lss_conn_close(c);
     lss_close(db);
-    rm_dir(dir);
+    rm_tree(dir);
 }
 
 /* Another handle (or process) on the same files appends too: each writer
@@ -341,7 +334,7 @@ static void appends_through_another_handle_should_be_seen(void **state)
     lss_close(db2);
     lss_conn_close(c1);
     lss_close(db1);
-    rm_dir(dir);
+    rm_tree(dir);
 }
 
 int main(void)

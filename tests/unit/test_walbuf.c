@@ -5,14 +5,8 @@
  *
  * A counting VFS over "unix", registered as the default before anything is
  * opened, sees what reaches the file system: writes and syncs per file. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "testutil.h"
 
-#include <cmocka.h>
-
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,14 +189,6 @@ static int setup_vfs(void **state)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int rm_entry(const char *p, const struct stat *s, int t, struct FTW *f)
-{
-    (void)s;
-    (void)t;
-    (void)f;
-    return remove(p);
-}
-
 static void make_dir(char *dir, size_t cap)
 {
     snprintf(dir, cap, "/tmp/lss-walbuf-XXXXXX");
@@ -284,7 +270,7 @@ static int64_t run_store(int sync, int groups)
     lss_conn_close(r);
     lss_conn_close(c);
     lss_close(db);
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    rm_tree(dir);
     return n;
 }
 
@@ -359,7 +345,7 @@ static void spilled_frames_should_read_back_through_the_buffer(void **state)
     sqlite3_finalize(st);
     sqlite3_close(other);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    rm_tree(dir);
 }
 
 int main(void)

@@ -1,12 +1,14 @@
 /* testutil.h — shared by the unit suites: a counting allocator that can also
- * be told to fail, and small assertion helpers. */
+ * be told to fail, small assertion helpers, and scratch-directory removal. */
 #ifndef LSS_TESTUTIL_H
 #define LSS_TESTUTIL_H
 
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +80,21 @@ static inline void counting_alloc_init(counting_alloc *ca)
 static inline long counting_alloc_calls(const counting_alloc *ca)
 {
     return ca->mallocs + ca->reallocs;
+}
+
+static int rm_tree_entry(const char *p, const struct stat *st, int type,
+                         struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(p);
+}
+
+/* Remove a scratch directory and everything in it. */
+static inline void rm_tree(const char *dir)
+{
+    assert_int_equal(nftw(dir, rm_tree_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
 }
 
 #define assert_span_equal(ptr, len, cstr)                              \
