@@ -91,9 +91,8 @@ static int wb_write(sqlite3_file *p, const void *in, int amt, sqlite3_int64 off)
         if (rc != SQLITE_OK)
             return rc;
     }
-    if (!f->buf && !(f->buf = sqlite3_malloc(WB_CAP)))
-        return f->real->pMethods->xWrite(f->real, in, amt, off);
-    if (a > WB_CAP)
+    /* Too long to buffer, or no buffer to be had: write it through. */
+    if (a > WB_CAP || (!f->buf && !(f->buf = sqlite3_malloc(WB_CAP))))
         return f->real->pMethods->xWrite(f->real, in, amt, off);
     if (!f->n)
         f->at = off;
@@ -324,7 +323,7 @@ const char *lss__walbuf_vfs(void)
         return NULL;
     const char *name = NULL;
     pthread_mutex_lock(&g_lock);
-    for (int i = 0; i < g_n; i++)
+    for (int i = 0; i < g_n && !name; i++)
         if (g_vfs[i].base == base || &g_vfs[i].vfs == base)
             name = g_vfs[i].name;
     if (!name && g_n < WB_BASES) {
